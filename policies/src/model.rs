@@ -1,0 +1,328 @@
+//! The gateway policy as typed data: what `policies/gateway.toml` may contain.
+//! Defaults live here, next to the fields they belong to; `docs/configuration.md` explains each.
+
+use crate::values::{ByteSize, Dur, HostPattern, PathPrefix, Rate};
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole gateway policy.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    #[serde(default)]
+    pub server: Server,
+    #[serde(default)]
+    pub listeners: Vec<Listener>,
+    #[serde(default)]
+    pub tls: Tls,
+    #[serde(default)]
+    pub admin: Admin,
+    #[serde(default)]
+    pub forwarding: Forwarding,
+    #[serde(default)]
+    pub limits: Limits,
+    /// Response headers added to every response (when the app did not set them).
+    #[serde(default = "default_security_headers")]
+    pub security_headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub rate_limit: RateLimits,
+    #[serde(default)]
+    pub apps: Vec<App>,
+    /// Directory that relative paths in this policy are resolved against (the policy file's own).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+impl Policy {
+    /// Resolves a path from the policy relative to the policy file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.resolve(&self.server.data_dir)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    /// Worker threads for the proxy (0: one per core).
+    pub threads: usize,
+    /// Let idle worker threads steal tasks from busy ones. Off is faster on small machines.
+    pub work_stealing: bool,
+    /// Where generated state lives (development CA, keys, databases).
+    pub data_dir: PathBuf,
+    /// Idle upstream connections kept for reuse, per worker thread.
+    pub upstream_keepalive_pool_size: usize,
+    /// On SIGTERM: how long in-flight requests may take to finish.
+    pub shutdown_timeout: Dur,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            threads: 0,
+            work_stealing: false,
+            data_dir: PathBuf::from("data"),
+            upstream_keepalive_pool_size: 256,
+            shutdown_timeout: Dur::secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    pub name: String,
+    pub address: SocketAddr,
+    #[serde(default)]
+    pub tls: bool,
+    /// Name of a TLS listener: plain-HTTP requests are answered with a redirect to it.
+    #[serde(default)]
+    pub redirect_to: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    /// PEM certificate chain, or `"auto"` for a development CA and server certificate
+    /// generated into the data directory on first start.
+    pub certificate: String,
+    /// PEM private key, or `"auto"`.
+    pub key: String,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls { certificate: "auto".into(), key: "auto".into() }
+    }
+}
+
+impl Tls {
+    pub fn is_auto(&self) -> bool {
+        self.certificate == "auto" && self.key == "auto"
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// Listener for `/metrics`, `/healthz` and `/readyz`; keep it off the public network.
+    pub address: Option<SocketAddr>,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin { address: Some(SocketAddr::from(([127, 0, 0, 1], 9090))) }
+    }
+}
+
+/// How the gateway learns who the client is when other proxies stand in front of it.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Forwarding {
+    /// Direct peers allowed to tell us the client address through `X-Forwarded-For` (and
+    /// whose `X-Request-Id` we keep). Everybody else's forwarding headers are replaced.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// Input limits that protect the gateway and the apps from oversized or slow requests.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_header_bytes: ByteSize,
+    pub max_header_count: usize,
+    pub max_uri_bytes: ByteSize,
+    pub max_body_bytes: ByteSize,
+    /// The whole request head must arrive within this time (slowloris).
+    pub header_timeout: Dur,
+    /// The whole request body must arrive within this time (slow POST).
+    pub body_timeout: Dur,
+    /// Longest pause between two reads of the body.
+    pub idle_timeout: Dur,
+    /// How long an idle client connection is kept open between requests.
+    pub keepalive_timeout: Dur,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: ByteSize(16 * 1024),
+            max_header_count: 100,
+            max_uri_bytes: ByteSize(8 * 1024),
+            max_body_bytes: ByteSize(10 * 1024 * 1024),
+            header_timeout: Dur::secs(10),
+            body_timeout: Dur::secs(60),
+            idle_timeout: Dur::secs(15),
+            keepalive_timeout: Dur::secs(60),
+        }
+    }
+}
+
+pub fn default_security_headers() -> BTreeMap<String, String> {
+    [
+        ("strict-transport-security", "max-age=31536000; includeSubDomains"),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "SAMEORIGIN"),
+        ("content-security-policy", "frame-ancestors 'self'"),
+        ("referrer-policy", "strict-origin-when-cross-origin"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// A rate with its burst: `{ rate = "100/s", burst = 200 }`. The burst defaults to the count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    pub rate: Rate,
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+impl Limit {
+    pub fn burst(&self) -> u32 {
+        self.burst.unwrap_or(self.rate.count).max(1)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Limit for each client IP over all apps.
+    pub per_ip: Option<Limit>,
+    /// Clients never rate limited (monitoring, other government networks).
+    pub allowlist: Vec<IpNet>,
+    /// Most client addresses tracked at once; beyond it new clients share one bucket, so an
+    /// address flood cannot exhaust memory.
+    pub max_tracked_clients: usize,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits { per_ip: None, allowlist: Vec::new(), max_tracked_clients: 100_000 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balancing {
+    #[default]
+    RoundRobin,
+    Random,
+    /// The same client IP goes to the same upstream while it is healthy (consistent hashing).
+    IpHash,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// `"tcp"` (connect) or `"http"` (GET `path`, expect 2xx/3xx).
+    #[serde(default)]
+    pub kind: HealthCheckKind,
+    #[serde(default = "default_health_path")]
+    pub path: String,
+    #[serde(default = "default_health_interval")]
+    pub interval: Dur,
+    /// Consecutive failures before an upstream is taken out, and successes before it returns.
+    #[serde(default = "default_threshold")]
+    pub threshold: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthCheckKind {
+    #[default]
+    Tcp,
+    Http,
+}
+
+fn default_health_path() -> String {
+    "/".into()
+}
+fn default_health_interval() -> Dur {
+    Dur::secs(5)
+}
+fn default_threshold() -> usize {
+    1
+}
+
+/// A limit for one path of an app, such as a login or search endpoint.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteLimit {
+    pub path: PathPrefix,
+    pub rate: Rate,
+    #[serde(default)]
+    pub burst: Option<u32>,
+    /// `"ip"`: each client gets this limit; `"app"`: all clients share it.
+    #[serde(default)]
+    pub per: LimitKey,
+}
+
+impl RouteLimit {
+    pub fn limit(&self) -> Limit {
+        Limit { rate: self.rate, burst: self.burst }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKey {
+    #[default]
+    Ip,
+    App,
+}
+
+/// One government app behind the gateway.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    pub name: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    pub hosts: Vec<HostPattern>,
+    #[serde(default = "default_paths")]
+    pub paths: Vec<PathPrefix>,
+    pub upstreams: Vec<SocketAddr>,
+    #[serde(default)]
+    pub load_balancing: Balancing,
+    #[serde(default)]
+    pub health_check: Option<HealthCheck>,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: Dur,
+    #[serde(default = "default_upstream_timeout")]
+    pub read_timeout: Dur,
+    #[serde(default = "default_upstream_timeout")]
+    pub write_timeout: Dur,
+    /// Overrides `limits.max_body_bytes` for this app.
+    #[serde(default)]
+    pub max_body_bytes: Option<ByteSize>,
+    /// One limit shared by every client of this app (protects the app's capacity).
+    #[serde(default)]
+    pub rate_limit: Option<Limit>,
+    #[serde(default)]
+    pub route_limits: Vec<RouteLimit>,
+    /// Overrides of the global security headers; an empty value removes the header.
+    #[serde(default)]
+    pub security_headers: BTreeMap<String, String>,
+}
+
+fn default_paths() -> Vec<PathPrefix> {
+    vec![PathPrefix::root()]
+}
+fn default_connect_timeout() -> Dur {
+    Dur::secs(3)
+}
+fn default_upstream_timeout() -> Dur {
+    Dur::secs(30)
+}

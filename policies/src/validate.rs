@@ -1,0 +1,160 @@
+//! Checks that span several fields (unique names, routes claimed twice, references between
+//! sections, files that must exist). Each problem names the key path it is about; the loader
+//! turns that path into a line and column.
+
+use crate::model::Policy;
+use std::collections::{HashMap, HashSet};
+
+/// One step of a key path inside the policy document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    Name(&'static str),
+    Index(usize),
+}
+
+/// A problem found by validation, before it is located in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: Vec<Key>,
+    pub message: String,
+}
+
+fn problem(path: Vec<Key>, message: impl Into<String>) -> Problem {
+    Problem { path, message: message.into() }
+}
+
+use Key::{Index as I, Name as N};
+
+/// Runs every cross-field check and returns all problems found (empty when the policy is sound).
+pub fn validate(policy: &Policy) -> Vec<Problem> {
+    let mut out = Vec::new();
+    check_server(policy, &mut out);
+    check_listeners(policy, &mut out);
+    check_tls(policy, &mut out);
+    check_headers(&policy.security_headers, vec![N("security_headers")], &mut out);
+    check_apps(policy, &mut out);
+    out
+}
+
+fn check_server(policy: &Policy, out: &mut Vec<Problem>) {
+    if policy.server.threads > 1024 {
+        out.push(problem(vec![N("server"), N("threads")], "threads must be between 0 (one per core) and 1024"));
+    }
+    if policy.rate_limit.max_tracked_clients == 0 {
+        out.push(problem(vec![N("rate_limit"), N("max_tracked_clients")], "max_tracked_clients must be at least 1"));
+    }
+    let l = &policy.limits;
+    if l.max_header_count == 0 || l.max_header_bytes.0 < 256 || l.max_uri_bytes.0 < 16 {
+        out.push(problem(vec![N("limits")], "limits are too small to carry any request (max_header_count ≥ 1, max_header_bytes ≥ 256, max_uri_bytes ≥ 16)"));
+    }
+}
+
+fn check_listeners(policy: &Policy, out: &mut Vec<Problem>) {
+    if policy.listeners.is_empty() {
+        out.push(problem(vec![], "the policy needs at least one [[listeners]] entry"));
+    }
+    let mut names = HashSet::new();
+    let mut addrs = HashSet::new();
+    for (i, l) in policy.listeners.iter().enumerate() {
+        if !names.insert(l.name.as_str()) {
+            out.push(problem(vec![N("listeners"), I(i), N("name")], format!("listener name {:?} is used twice", l.name)));
+        }
+        if !addrs.insert(l.address) {
+            out.push(problem(vec![N("listeners"), I(i), N("address")], format!("address {} is used by two listeners", l.address)));
+        }
+        if Some(l.address) == policy.admin.address {
+            out.push(problem(vec![N("listeners"), I(i), N("address")], format!("address {} is also the admin address", l.address)));
+        }
+        if let Some(target) = &l.redirect_to {
+            let ok = policy.listeners.iter().any(|o| &o.name == target && o.tls);
+            if !ok {
+                out.push(problem(
+                    vec![N("listeners"), I(i), N("redirect_to")],
+                    format!("redirect_to names {target:?}, but there is no TLS listener of that name"),
+                ));
+            }
+            if l.tls {
+                out.push(problem(vec![N("listeners"), I(i), N("redirect_to")], "a TLS listener cannot redirect to HTTPS"));
+            }
+        }
+    }
+}
+
+fn check_tls(policy: &Policy, out: &mut Vec<Problem>) {
+    let tls = &policy.tls;
+    if tls.is_auto() {
+        return;
+    }
+    if tls.certificate == "auto" || tls.key == "auto" {
+        out.push(problem(vec![N("tls")], "certificate and key must both be \"auto\" or both be file paths"));
+        return;
+    }
+    for (field, value) in [("certificate", &tls.certificate), ("key", &tls.key)] {
+        let path = policy.resolve(value.as_ref());
+        if !path.is_file() {
+            out.push(problem(vec![N("tls"), N(field)], format!("{} does not exist or is not a file", path.display())));
+        }
+    }
+}
+
+fn check_headers(headers: &std::collections::BTreeMap<String, String>, at: Vec<Key>, out: &mut Vec<Problem>) {
+    let token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    for (name, value) in headers {
+        if !token(name) || value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            out.push(problem(at.clone(), format!("invalid header {name:?}: names are tokens, values hold no line breaks")));
+        }
+    }
+}
+
+fn check_apps(policy: &Policy, out: &mut Vec<Problem>) {
+    let mut names = HashSet::new();
+    let mut routes: HashMap<(String, String), String> = HashMap::new();
+    for (i, app) in policy.apps.iter().enumerate() {
+        let at = |k: &'static str| vec![N("apps"), I(i), N(k)];
+        let valid_name = !app.name.is_empty()
+            && app.name.len() <= 64
+            && app.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !valid_name {
+            out.push(problem(at("name"), format!("app name {:?} must be 1-64 characters of a-z, 0-9, '-' and '_'", app.name)));
+        }
+        if !names.insert(app.name.as_str()) {
+            out.push(problem(at("name"), format!("app name {:?} is used twice", app.name)));
+        }
+        if app.hosts.is_empty() {
+            out.push(problem(at("hosts"), "an app needs at least one host"));
+        }
+        if app.paths.is_empty() {
+            out.push(problem(at("paths"), "an app needs at least one path prefix"));
+        }
+        if app.upstreams.is_empty() {
+            out.push(problem(at("upstreams"), "an app needs at least one upstream server"));
+        }
+        let mut seen_up = HashSet::new();
+        for (j, u) in app.upstreams.iter().enumerate() {
+            if !seen_up.insert(u) {
+                out.push(problem(vec![N("apps"), I(i), N("upstreams"), I(j)], format!("upstream {u} is listed twice")));
+            }
+        }
+        for (h, host) in app.hosts.iter().enumerate() {
+            for (p, prefix) in app.paths.iter().enumerate() {
+                let key = (host.as_str().to_string(), prefix.as_str().trim_end_matches('/').to_string());
+                if let Some(other) = routes.insert(key, app.name.clone()) {
+                    let _ = h;
+                    out.push(problem(
+                        vec![N("apps"), I(i), N("paths"), I(p)],
+                        format!("{}{} is already served by app {other:?}", host.as_str(), prefix.as_str()),
+                    ));
+                }
+            }
+        }
+        if let Some(hc) = &app.health_check {
+            if !hc.path.starts_with('/') {
+                out.push(problem(vec![N("apps"), I(i), N("health_check"), N("path")], "the health-check path must start with '/'"));
+            }
+            if hc.interval.0.as_millis() < 100 {
+                out.push(problem(vec![N("apps"), I(i), N("health_check"), N("interval")], "the health-check interval must be at least 100ms"));
+            }
+        }
+        check_headers(&app.security_headers, at("security_headers"), out);
+    }
+}
