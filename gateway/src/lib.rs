@@ -1,1 +1,39 @@
-//! placeholder
+//! # govgate gateway
+//!
+//! The reverse proxy in front of every government app. A request flows through pingora's
+//! phases in [`proxy`], each of which stays thin and calls plain functions from the modules
+//! below, so that every rule can be unit-tested without a network:
+//!
+//! ```text
+//! client ─TLS─▶ slow_client (head deadline)
+//!            ─▶ request_filter: framing · limits · path · routing · client_ip · rate_limit
+//!                               headers::strip_reserved        (refusals: error_page)
+//!            ─▶ upstream_peer:  upstreams (load balancing, health, failover)
+//!            ─▶ upstream_request_filter: headers::set_forwarding
+//!            ─▶ response_filter: security headers, hide upstream identity
+//!            ─▶ logging: access_log (JSON line) · metrics (Prometheus)
+//! ```
+//!
+//! [`state`] holds the compiled policy; a `SIGHUP` builds a new one and swaps it in
+//! atomically ([`server`]), so in-flight requests finish on the policy they started with.
+
+pub mod access_log;
+pub mod admin;
+pub mod admission;
+pub mod client_ip;
+pub mod demo;
+pub mod error_page;
+pub mod framing;
+pub mod headers;
+pub mod limits;
+pub mod metrics;
+pub mod path;
+pub mod privacy;
+pub mod proxy;
+pub mod rate_limit;
+pub mod routing;
+pub mod server;
+pub mod slow_client;
+pub mod state;
+pub mod tls;
+pub mod upstreams;

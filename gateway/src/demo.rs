@@ -1,0 +1,80 @@
+//! `govgate demo`: two small government apps of its own on loopback (a social-security site
+//! served by two instances, and a tax site) that print the request headers they received, so
+//! that a newcomer sees what the gateway forwards, strips and adds.
+
+use async_trait::async_trait;
+use http::Response;
+use pingora_core::apps::http_app::ServeHttp;
+use pingora_core::protocols::http::ServerSession;
+use pingora_core::services::listening::Service;
+
+pub struct DemoApp {
+    pub title: &'static str,
+    pub instance: &'static str,
+}
+
+/// The demo upstreams and the addresses `policies/demo.toml` expects them on.
+pub const DEMO_APPS: [(&str, &str, &str); 3] = [
+    ("127.0.0.1:18081", "社会保障 Social security", "shebao-1"),
+    ("127.0.0.1:18082", "社会保障 Social security", "shebao-2"),
+    ("127.0.0.1:18083", "税务 Tax", "tax-1"),
+];
+
+pub fn services() -> Vec<Service<DemoApp>> {
+    DEMO_APPS
+        .iter()
+        .map(|(addr, title, instance)| {
+            let mut s = Service::new(format!("demo app {instance}"), DemoApp { title, instance });
+            s.add_tcp(addr);
+            s.threads = Some(1);
+            s
+        })
+        .collect()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[async_trait]
+impl ServeHttp for DemoApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let mut body_len = 0usize;
+        while let Ok(Some(chunk)) = session.read_request_body().await {
+            body_len += chunk.len();
+        }
+        let req = session.req_header();
+        let path = req.uri.path().to_string();
+        if path == "/healthz" {
+            return Response::builder().status(200).header("content-length", 3).body(b"ok\n".to_vec()).unwrap_or_default();
+        }
+        let rows: String = req
+            .headers
+            .iter()
+            .map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>\n", escape(k.as_str()), escape(&String::from_utf8_lossy(v.as_bytes()))))
+            .collect();
+        let login = if path.starts_with("/login") {
+            "<p>登录页 Login page: this path has its own rate limit (5 per minute per client in the demo policy).</p>"
+        } else {
+            ""
+        };
+        let html = format!(
+            r#"<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:50rem;margin:2rem auto}}th{{text-align:left;padding-right:1rem}}td{{font-family:monospace}}</style></head>
+<body><h1>{title}</h1><p>Served by demo instance <b id="instance">{instance}</b> for <code>{method} {uri}</code> ({body_len} body bytes).</p>{login}
+<h2>Headers this app received from the gateway</h2><table>{rows}</table>
+<p>X-Govgate-* headers sent by a client never arrive here; X-Forwarded-* and X-Request-Id are set by the gateway.</p></body></html>"#,
+            title = self.title,
+            instance = self.instance,
+            method = escape(req.method.as_str()),
+            uri = escape(&req.uri.to_string()),
+        );
+        Response::builder()
+            .status(200)
+            .header("content-type", "text/html; charset=utf-8")
+            .header("content-length", html.len())
+            .header("server", "demo-app/1.0 (hidden by the gateway)")
+            .body(html.into_bytes())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,378 @@
+//! The pingora `ProxyHttp` service. Each phase is a few lines that call the plain functions of
+//! the other modules; see the crate docs for the request flow.
+
+use crate::access_log::{self, AccessRecord};
+use crate::admission::{self, Admission, ListenerInfo, Refusal};
+use crate::error_page;
+use crate::headers::{self, Forwarding, SecurityHeaders};
+use crate::slow_client::HeadRead;
+use crate::state::{GatewayState, Shared};
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora_core::prelude::HttpPeer;
+use pingora_core::upstreams::peer::Peer;
+use pingora_core::{Error, ErrorSource, ErrorType, Result};
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+use std::any::Any;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The proxy behind every public listener (one runtime for all of them).
+pub struct Gateway {
+    pub shared: Arc<Shared>,
+    /// The listeners by the address they bound.
+    pub listeners: Vec<(SocketAddr, ListenerInfo)>,
+}
+
+/// Per-request state carried between phases.
+pub struct RequestCtx {
+    pub request_id: String,
+    started: Instant,
+    listener: usize,
+    state: Option<Arc<GatewayState>>,
+    client_ip: Option<IpAddr>,
+    peer_ip: Option<IpAddr>,
+    peer_trusted: bool,
+    app: Option<usize>,
+    rewrite: Option<String>,
+    tried: Vec<SocketAddr>,
+    refused: Option<&'static str>,
+    rate_limited: bool,
+    body_bytes: u64,
+    max_body: u64,
+    body_deadline: Option<Instant>,
+}
+
+/// Marker persisted on a keep-alive connection so the next request knows it is a reuse.
+pub struct ReusedConnection;
+
+fn new_request_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+fn http_status(code: u16, why: &'static str) -> Box<Error> {
+    Error::explain(ErrorType::HTTPStatus(code), why)
+}
+
+impl Gateway {
+    /// Which listener accepted this connection: the exact address, else the same port.
+    fn listener_index(&self, session: &Session) -> usize {
+        let Some(local) = session.server_addr().and_then(|a| a.as_inet()) else { return 0 };
+        let local = SocketAddr::new(crate::client_ip::canonical(local.ip()), local.port());
+        self.listeners
+            .iter()
+            .position(|(a, _)| *a == local)
+            .or_else(|| self.listeners.iter().position(|(a, _)| a.port() == local.port()))
+            .unwrap_or(0)
+    }
+
+    fn listener(&self, ctx: &RequestCtx) -> &ListenerInfo {
+        &self.listeners[ctx.listener.min(self.listeners.len() - 1)].1
+    }
+
+    /// Writes an error page (and any extra headers) as the response.
+    async fn respond(&self, session: &mut Session, ctx: &mut RequestCtx, status: u16, extra: Vec<(&'static str, String)>, close: bool) -> Result<()> {
+        let page = error_page::render(status, &ctx.request_id, &session.req_header().headers);
+        let mut resp = headers::error_response(status, &page, &ctx.request_id)?;
+        for (k, v) in extra {
+            resp.insert_header(k, v)?;
+        }
+        self.security_headers(ctx).apply(&mut resp, self.listener(ctx).https)?;
+        if close {
+            session.set_keepalive(None);
+            resp.insert_header(http::header::CONNECTION, "close")?;
+        }
+        session.write_response_header(Box::new(resp), false).await?;
+        let body = if session.req_header().method == http::Method::HEAD { None } else { Some(Bytes::from(page.body)) };
+        session.write_response_body(body, true).await
+    }
+
+    fn security_headers<'a>(&self, ctx: &'a RequestCtx) -> &'a SecurityHeaders {
+        let state = ctx.state.as_deref().expect("state is set first in request_filter");
+        match ctx.app {
+            Some(i) => &state.apps[i].security_headers,
+            None => &state.default_headers,
+        }
+    }
+
+    async fn refuse(&self, session: &mut Session, ctx: &mut RequestCtx, r: Refusal) -> Result<bool> {
+        ctx.refused = Some(r.reason);
+        ctx.app = r.app;
+        let mut extra = Vec::new();
+        if let Some(d) = &r.rate_limit {
+            ctx.rate_limited = true;
+            let app = r.app.and_then(|i| ctx.state.as_ref().map(|s| s.apps[i].name.clone())).unwrap_or_else(|| "-".into());
+            self.shared.metrics.rate_limited.with_label_values(&[app.as_str(), d.scope.as_str()]).inc();
+            extra.push(("retry-after", d.retry_after_secs().to_string()));
+            extra.push(("ratelimit-policy", d.policy_header()));
+            extra.push(("ratelimit", d.limit_header()));
+        } else {
+            self.shared.metrics.refused.with_label_values(&[r.reason]).inc();
+        }
+        self.respond(session, ctx, r.status, extra, r.close).await?;
+        Ok(true)
+    }
+}
+
+fn peer_ip(session: &Session) -> IpAddr {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| crate::client_ip::canonical(a.ip()))
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            request_id: String::new(),
+            started: Instant::now(),
+            listener: 0,
+            state: None,
+            client_ip: None,
+            peer_ip: None,
+            peer_trusted: false,
+            app: None,
+            rewrite: None,
+            tried: Vec::new(),
+            refused: None,
+            rate_limited: false,
+            body_bytes: 0,
+            max_body: u64::MAX,
+            body_deadline: None,
+        }
+    }
+
+    fn on_connection_reuse(&self, _session: &mut Session, _ctx: &mut RequestCtx, prev: Box<dyn Any + Send + Sync>) {
+        // The head of this request has been read: stop the slow-client head deadline.
+        if let Ok(signal) = prev.downcast::<HeadRead>() {
+            signal.done();
+        }
+    }
+
+    fn persist_connection_context(&self, _session: &Session, _ctx: &RequestCtx) -> Option<Box<dyn Any + Send + Sync>> {
+        Some(Box::new(ReusedConnection))
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let state = self.shared.state.load_full();
+        ctx.listener = self.listener_index(session);
+        let peer = peer_ip(session);
+        ctx.peer_ip = Some(peer);
+        ctx.peer_trusted = state.trusted.contains(peer);
+        ctx.request_id = match session.req_header().headers.get(headers::X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
+            Some(id) if ctx.peer_trusted && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => id.to_string(),
+            _ => new_request_id(),
+        };
+        let xff = session.req_header().headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+        let client_ip = state.trusted.client_ip(peer, xff.collect::<Vec<_>>().into_iter());
+        ctx.client_ip = Some(client_ip);
+        ctx.state = Some(state.clone());
+
+        let limits = &state.policy.limits;
+        session.set_keepalive(Some(limits.keepalive_timeout.0.as_secs()));
+        session.set_read_timeout(Some(limits.idle_timeout.0));
+
+        match admission::admit(&state, self.listener(ctx), session.req_header(), client_ip) {
+            Admission::Refuse(r) => self.refuse(session, ctx, r).await,
+            Admission::Redirect { location } => {
+                let mut resp = pingora_http::ResponseHeader::build(308, Some(4))?;
+                resp.insert_header(http::header::LOCATION, location)?;
+                resp.insert_header(http::header::CONTENT_LENGTH, 0)?;
+                resp.insert_header(headers::X_REQUEST_ID, ctx.request_id.as_str())?;
+                session.write_response_header(Box::new(resp), true).await?;
+                ctx.refused = Some("redirect_https");
+                Ok(true)
+            }
+            Admission::Forward { app, rewrite } => {
+                ctx.app = Some(app);
+                ctx.rewrite = rewrite;
+                ctx.max_body = state.apps[app].max_body_bytes;
+                ctx.body_deadline = Some(Instant::now() + limits.body_timeout.0);
+                headers::strip_reserved(session.req_header_mut());
+                Ok(false)
+            }
+        }
+    }
+
+    async fn request_body_filter(&self, _session: &mut Session, body: &mut Option<Bytes>, _end: bool, ctx: &mut RequestCtx) -> Result<()> {
+        if let Some(b) = body {
+            ctx.body_bytes += b.len() as u64;
+            if ctx.body_bytes > ctx.max_body {
+                ctx.refused = Some("body_too_large");
+                return Err(http_status(413, "request body larger than the limit"));
+            }
+        }
+        if ctx.body_deadline.is_some_and(|d| Instant::now() > d) {
+            ctx.refused = Some("body_timeout");
+            self.shared.metrics.slow_clients.with_label_values(&["body"]).inc();
+            return Err(http_status(408, "request body arrived too slowly"));
+        }
+        Ok(())
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        let (Some(state), Some(app)) = (ctx.state.as_ref(), ctx.app) else {
+            return Err(http_status(500, "no app chosen"));
+        };
+        let app = &state.apps[app];
+        let key = match ctx.client_ip {
+            Some(IpAddr::V4(v4)) => v4.octets().to_vec(),
+            Some(IpAddr::V6(v6)) => v6.octets().to_vec(),
+            None => Vec::new(),
+        };
+        let Some(addr) = app.pool.select(&key, &ctx.tried) else {
+            let status = if ctx.tried.is_empty() { 503 } else { 502 };
+            return Err(http_status(status, "no healthy upstream"));
+        };
+        ctx.tried.push(addr);
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer.options.connection_timeout = Some(app.connect_timeout);
+        peer.options.read_timeout = Some(app.read_timeout);
+        peer.options.write_timeout = Some(app.write_timeout);
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        Ok(Box::new(peer))
+    }
+
+    fn fail_to_connect(&self, _session: &mut Session, peer: &HttpPeer, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
+        if let (Some(state), Some(app)) = (ctx.state.as_ref(), ctx.app) {
+            let app = &state.apps[app];
+            self.shared.metrics.upstream_failures.with_label_values(&[app.name.as_str(), &peer.address().to_string()]).inc();
+            // Nothing reached the app yet: try the next server.
+            if ctx.tried.len() < app.pool.len() {
+                e.set_retry(true);
+            }
+        }
+        e
+    }
+
+    fn error_while_proxy(&self, peer: &HttpPeer, session: &mut Session, e: Box<Error>, ctx: &mut RequestCtx, client_reused: bool) -> Box<Error> {
+        if let (Some(state), Some(app)) = (ctx.state.as_ref(), ctx.app) {
+            self.shared.metrics.upstream_failures.with_label_values(&[state.apps[app].name.as_str(), &peer.address().to_string()]).inc();
+        }
+        let mut e = e.more_context(format!("upstream {peer}"));
+        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated() {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        e
+    }
+
+    async fn upstream_request_filter(&self, session: &mut Session, upstream: &mut pingora_http::RequestHeader, ctx: &mut RequestCtx) -> Result<()> {
+        if let Some(rewrite) = &ctx.rewrite {
+            let uri = rewrite.parse::<http::Uri>().map_err(|_| http_status(400, "unparsable normalised path"))?;
+            upstream.set_uri(uri);
+        }
+        let host = admission::request_host(session.req_header()).map(str::to_string);
+        let f = Forwarding {
+            client_ip: ctx.client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            peer_trusted: ctx.peer_trusted,
+            peer_ip: ctx.peer_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            https: self.listener(ctx).https,
+            host: host.as_deref(),
+            request_id: &ctx.request_id,
+        };
+        headers::set_forwarding(upstream, &f)
+    }
+
+    async fn response_filter(&self, _session: &mut Session, resp: &mut pingora_http::ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+        headers::hide_upstream_identity(resp);
+        self.security_headers(ctx).apply(resp, self.listener(ctx).https)?;
+        resp.insert_header(headers::X_REQUEST_ID, ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(code) => *code,
+            ErrorType::ConnectTimedout | ErrorType::ConnectRefused | ErrorType::ConnectNoRoute | ErrorType::ConnectError => 502,
+            ErrorType::ReadTimedout | ErrorType::WriteTimedout if e.esource() == &ErrorSource::Upstream => 504,
+            ErrorType::ReadTimedout if e.esource() == &ErrorSource::Downstream => {
+                ctx.refused = Some("client_timeout");
+                self.shared.metrics.slow_clients.with_label_values(&["idle"]).inc();
+                408
+            }
+            _ => match e.esource() {
+                ErrorSource::Upstream => 502,
+                ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                ErrorSource::Internal | ErrorSource::Unset => 500,
+            },
+        };
+        if ctx.state.is_none() {
+            ctx.state = Some(self.shared.state.load_full());
+            ctx.listener = self.listener_index(session);
+        }
+        if ctx.request_id.is_empty() {
+            ctx.request_id = new_request_id();
+        }
+        if code > 0 && session.response_written().is_none() {
+            if let Err(err) = self.respond(session, ctx, code, Vec::new(), true).await {
+                tracing::debug!(request_id = ctx.request_id, "could not send the error page: {err}");
+            }
+        }
+        FailToProxy { error_code: code, can_reuse_downstream: false }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
+        let app = match (ctx.state.as_ref(), ctx.app) {
+            (Some(s), Some(i)) => s.apps[i].name.as_str(),
+            _ => "-",
+        };
+        let req = session.req_header();
+        let elapsed = ctx.started.elapsed();
+        let m = &self.shared.metrics;
+        m.requests.with_label_values(&[app, status_label(status)]).inc();
+        m.duration.with_label_values(&[app]).observe(elapsed.as_secs_f64());
+        access_log::emit(&AccessRecord {
+            request_id: &ctx.request_id,
+            client_ip: ctx.client_ip,
+            listener: &self.listener(ctx).name,
+            app,
+            method: req.method.as_str(),
+            host: admission::request_host(req).unwrap_or("-"),
+            path: req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+            status,
+            upstream: ctx.tried.last().copied(),
+            duration: elapsed,
+            bytes_sent: session.body_bytes_sent(),
+            bytes_received: session.body_bytes_read(),
+            rate_limited: ctx.rate_limited,
+            refused: ctx.refused,
+            error: e.map(|e| e.etype().as_str().to_string()),
+        });
+    }
+}
+
+/// Status codes as static label strings (no allocation per request).
+fn status_label(status: u16) -> &'static str {
+    const LABELS: [&str; 6] = ["0", "1xx", "2xx", "3xx", "4xx", "5xx"];
+    match status {
+        200 => "200",
+        301 => "301",
+        302 => "302",
+        304 => "304",
+        308 => "308",
+        400 => "400",
+        403 => "403",
+        404 => "404",
+        408 => "408",
+        413 => "413",
+        414 => "414",
+        429 => "429",
+        431 => "431",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        s => LABELS[(s / 100).min(5) as usize],
+    }
+}

@@ -1,0 +1,153 @@
+//! Assembles the pingora server: one proxy service for every public listener (plain and TLS),
+//! the admin listener, and a maintenance task (health checks, rate-limit housekeeping, policy
+//! reload on `SIGHUP`). pingora itself handles `SIGTERM` (drain, then exit) and `SIGINT`.
+
+use crate::admin::AdminApp;
+use crate::admission::ListenerInfo;
+use crate::proxy::Gateway;
+use crate::slow_client::SlowClientGuard;
+use crate::state::{GatewayState, Shared};
+use crate::tls;
+use anyhow::Context;
+use async_trait::async_trait;
+use govgate_policies::Policy;
+use pingora_core::listeners::tls::TlsSettings;
+use pingora_core::server::configuration::ServerConf;
+use pingora_core::server::{Server, ShutdownWatch};
+use pingora_core::services::background::{background_service, BackgroundService};
+use pingora_core::services::listening::Service;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Builds a ready-to-run server for the policy at `config_path`. The caller may add more
+/// services (the demo adds its apps) and then calls `run_forever`.
+pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
+    let policy = govgate_policies::load(config_path)?;
+    let threads = match policy.server.threads {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        n => n,
+    };
+    let conf = ServerConf {
+        threads,
+        work_stealing: policy.server.work_stealing,
+        upstream_keepalive_pool_size: policy.server.upstream_keepalive_pool_size,
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(policy.server.shutdown_timeout.0.as_secs().max(1)),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let tls_files = tls_files(&policy)?;
+    let shared = Arc::new(Shared::new(GatewayState::build(policy.clone(), None)?, config_path.to_path_buf()));
+
+    let listeners = policy
+        .listeners
+        .iter()
+        .map(|l| {
+            let redirect_to_port = l
+                .redirect_to
+                .as_ref()
+                .and_then(|t| policy.listeners.iter().find(|o| &o.name == t))
+                .map(|o| o.address.port());
+            (l.address, ListenerInfo { name: l.name.clone(), https: l.tls, redirect_to_port })
+        })
+        .collect();
+    let gateway = Gateway { shared: shared.clone(), listeners };
+    let proxy = pingora_proxy::http_proxy(&server.configuration, gateway);
+    let mut service = Service::new("govgate proxy".into(), SlowClientGuard::new(proxy, shared.clone()));
+    for l in &policy.listeners {
+        let addr = l.address.to_string();
+        if l.tls {
+            let (cert, key) = tls_files.as_ref().context("TLS listener without certificate")?;
+            let mut settings = TlsSettings::intermediate(cert, key).map_err(|e| anyhow::anyhow!("TLS setup for {addr}: {e}"))?;
+            settings.enable_h2();
+            service.add_tls_with_settings(&addr, None, settings);
+        } else {
+            service.add_tcp(&addr);
+        }
+    }
+    server.add_service(service);
+
+    if let Some(addr) = policy.admin.address {
+        let mut admin = Service::new("govgate admin".into(), AdminApp { shared: shared.clone() });
+        admin.add_tcp(&addr.to_string());
+        admin.threads = Some(1);
+        server.add_service(admin);
+    }
+    let mut maintenance = background_service("govgate maintenance", Maintenance { shared: shared.clone() });
+    maintenance.threads = Some(1);
+    server.add_service(maintenance);
+    Ok((server, shared))
+}
+
+/// The certificate and key for TLS listeners, generating development ones for `"auto"`.
+fn tls_files(policy: &Policy) -> anyhow::Result<Option<(String, String)>> {
+    if !policy.listeners.iter().any(|l| l.tls) {
+        return Ok(None);
+    }
+    if policy.tls.is_auto() {
+        let names = GatewayState::tls_names(policy);
+        let dev = tls::ensure_dev_certificates(&policy.data_dir(), &names)?;
+        tracing::info!(ca = %dev.ca.display(), "using development TLS certificates; trust the CA file in your browser");
+        return Ok(Some((dev.certificate.display().to_string(), dev.key.display().to_string())));
+    }
+    let cert = policy.resolve(policy.tls.certificate.as_ref());
+    let key = policy.resolve(policy.tls.key.as_ref());
+    Ok(Some((cert.display().to_string(), key.display().to_string())))
+}
+
+/// Periodic work off the request path, and policy reloads.
+struct Maintenance {
+    shared: Arc<Shared>,
+}
+
+impl Maintenance {
+    fn reload(&self) {
+        match self.shared.reload() {
+            Ok(outcome) => {
+                self.shared.metrics.reloads.with_label_values(&["ok"]).inc();
+                tracing::info!(apps = outcome.apps, "policy reloaded from {}", self.shared.config_path.display());
+                if !outcome.needs_restart.is_empty() {
+                    tracing::warn!(sections = ?outcome.needs_restart, "these sections changed but take effect only after a restart");
+                }
+            }
+            Err(e) => {
+                self.shared.metrics.reloads.with_label_values(&["refused"]).inc();
+                tracing::error!("policy reload refused, the current policy stays in force:\n{e}");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl BackgroundService for Maintenance {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!("cannot listen for SIGHUP, reloads are disabled: {e}");
+                None
+            }
+        };
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let mut last_housekeeping = Instant::now();
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                Some(_) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => self.reload(),
+                _ = tick.tick() => {
+                    let state = self.shared.state.load_full();
+                    for app in &state.apps {
+                        app.pool.check_health_if_due().await;
+                    }
+                    if last_housekeeping.elapsed() > Duration::from_secs(10) {
+                        state.rate_limits.housekeeping();
+                        last_housekeeping = Instant::now();
+                    }
+                }
+            }
+        }
+    }
+}

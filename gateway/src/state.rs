@@ -1,0 +1,112 @@
+//! The compiled policy the proxy runs on. Built from a validated [`Policy`]; a reload builds a
+//! new one (keeping rate-limit and health state that did not change) and swaps it in.
+
+use crate::client_ip::TrustedProxies;
+use crate::headers::SecurityHeaders;
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimits;
+use crate::routing::Router;
+use crate::upstreams::Pool;
+use arc_swap::ArcSwap;
+use govgate_policies::Policy;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything the proxy needs to know about one app.
+pub struct AppRuntime {
+    pub name: String,
+    pub pool: Arc<Pool>,
+    pub security_headers: SecurityHeaders,
+    pub max_body_bytes: u64,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub write_timeout: Duration,
+}
+
+pub struct GatewayState {
+    pub policy: Policy,
+    pub router: Router,
+    pub apps: Vec<AppRuntime>,
+    pub rate_limits: RateLimits,
+    pub trusted: TrustedProxies,
+    /// Headers for responses that belong to no app (404 for an unknown host, and so on).
+    pub default_headers: SecurityHeaders,
+}
+
+impl GatewayState {
+    pub fn build(policy: Policy, previous: Option<&GatewayState>) -> std::io::Result<Self> {
+        let mut apps = Vec::with_capacity(policy.apps.len());
+        for app in &policy.apps {
+            let old_pool = previous.and_then(|p| p.apps.iter().find(|a| a.name == app.name)).map(|a| &a.pool);
+            apps.push(AppRuntime {
+                name: app.name.clone(),
+                pool: Pool::reuse_or_new(app, old_pool)?,
+                security_headers: SecurityHeaders::merged(&policy.security_headers, &app.security_headers),
+                max_body_bytes: app.max_body_bytes.unwrap_or(policy.limits.max_body_bytes).0,
+                connect_timeout: app.connect_timeout.0,
+                read_timeout: app.read_timeout.0,
+                write_timeout: app.write_timeout.0,
+            });
+        }
+        Ok(GatewayState {
+            router: Router::new(&policy.apps),
+            rate_limits: RateLimits::new(&policy, previous.map(|p| &p.rate_limits)),
+            trusted: TrustedProxies::new(policy.forwarding.trusted_proxies.clone()),
+            default_headers: SecurityHeaders::merged(&policy.security_headers, &Default::default()),
+            apps,
+            policy,
+        })
+    }
+
+    /// Host names the development TLS certificate must cover.
+    pub fn tls_names(policy: &Policy) -> Vec<String> {
+        let mut names: Vec<String> = policy.apps.iter().flat_map(|a| a.hosts.iter().map(|h| h.as_str().to_string())).collect();
+        names.dedup();
+        names
+    }
+}
+
+/// State shared by every service of the process: the current policy, metrics, and where the
+/// policy came from (for reloads).
+pub struct Shared {
+    pub state: ArcSwap<GatewayState>,
+    pub metrics: Metrics,
+    pub config_path: PathBuf,
+}
+
+impl Shared {
+    pub fn new(state: GatewayState, config_path: PathBuf) -> Self {
+        Shared { state: ArcSwap::from_pointee(state), metrics: Metrics::new(), config_path }
+    }
+
+    /// Loads the policy file again and swaps it in; on any error the current policy stays.
+    pub fn reload(&self) -> Result<ReloadOutcome, String> {
+        let policy = govgate_policies::load(&self.config_path).map_err(|e| e.to_string())?;
+        let current = self.state.load();
+        let mut needs_restart = Vec::new();
+        if policy.listeners != current.policy.listeners {
+            needs_restart.push("listeners");
+        }
+        if policy.admin != current.policy.admin {
+            needs_restart.push("admin");
+        }
+        if policy.server != current.policy.server {
+            needs_restart.push("server");
+        }
+        if policy.tls != current.policy.tls {
+            needs_restart.push("tls");
+        }
+        let next = GatewayState::build(policy, Some(&current)).map_err(|e| e.to_string())?;
+        let apps = next.apps.len();
+        self.state.store(Arc::new(next));
+        Ok(ReloadOutcome { apps, needs_restart })
+    }
+}
+
+#[derive(Debug)]
+pub struct ReloadOutcome {
+    pub apps: usize,
+    /// Sections that changed but only take effect after a restart.
+    pub needs_restart: Vec<&'static str>,
+}
