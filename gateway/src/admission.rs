@@ -53,8 +53,14 @@ pub fn request_host(req: &RequestHeader) -> Option<&str> {
     req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri.authority().map(|a| a.as_str()))
 }
 
-pub fn admit(state: &GatewayState, listener: &ListenerInfo, req: &RequestHeader, client_ip: IpAddr) -> Admission {
-    let declared_len = match framing::check(req.version, &req.headers) {
+/// Decides what to do with a request. `raw_head` is the HTTP/1 head as received, needed to
+/// see framing headers the parser already dropped (pass `None` for HTTP/2).
+pub fn admit(state: &GatewayState, listener: &ListenerInfo, req: &RequestHeader, raw_head: Option<&[u8]>, client_ip: IpAddr) -> Admission {
+    let framing = match raw_head {
+        Some(raw) if req.headers.contains_key(http::header::TRANSFER_ENCODING) => framing::check_fields(req.version, framing::raw_fields(raw)),
+        _ => framing::check(req.version, &req.headers),
+    };
+    let declared_len = match framing {
         Ok(len) => len,
         Err(_) => return refuse(400, "ambiguous_framing", true),
     };
@@ -151,7 +157,7 @@ upstreams = ["127.0.0.1:3"]
     #[test]
     fn traversal_is_routed_by_the_normalised_path() {
         let s = state("");
-        match admit(&s, &plain(), &req("/public/../admin/users?x=1", &[]), IP) {
+        match admit(&s, &plain(), &req("/public/../admin/users?x=1", &[]), None, IP) {
             Admission::Forward { app, rewrite } => {
                 assert_eq!(s.apps[app].name, "admin");
                 assert_eq!(rewrite.as_deref(), Some("/admin/users?x=1"));
@@ -163,21 +169,21 @@ upstreams = ["127.0.0.1:3"]
     #[test]
     fn refusals_have_the_right_status() {
         let s = state("");
-        assert_eq!(status(admit(&s, &plain(), &req("/public", &[("content-length", "5"), ("transfer-encoding", "chunked")]), IP)), 400);
-        assert_eq!(status(admit(&s, &plain(), &req("/public", &[("content-length", "101")]), IP)), 413);
-        assert_eq!(status(admit(&s, &plain(), &req("/public", &[("content-length", "100")]), IP)), 0);
-        assert_eq!(status(admit(&s, &plain(), &req("/elsewhere", &[]), IP)), 404);
-        assert_eq!(status(admit(&s, &plain(), &req("/../../etc/passwd", &[]), IP)), 400);
+        assert_eq!(status(admit(&s, &plain(), &req("/public", &[("content-length", "5"), ("transfer-encoding", "chunked")]), None, IP)), 400);
+        assert_eq!(status(admit(&s, &plain(), &req("/public", &[("content-length", "101")]), None, IP)), 413);
+        assert_eq!(status(admit(&s, &plain(), &req("/public", &[("content-length", "100")]), None, IP)), 0);
+        assert_eq!(status(admit(&s, &plain(), &req("/elsewhere", &[]), None, IP)), 404);
+        assert_eq!(status(admit(&s, &plain(), &req("/../../etc/passwd", &[]), None, IP)), 400);
         let mut no_host = RequestHeader::build("GET", b"/public", None).unwrap();
         no_host.insert_header("x", "y").unwrap();
-        assert_eq!(status(admit(&s, &plain(), &no_host, IP)), 400);
+        assert_eq!(status(admit(&s, &plain(), &no_host, None, IP)), 400);
     }
 
     #[test]
     fn rate_limit_refusal_carries_the_denial() {
         let s = state("[rate_limit]\nper_ip = { rate = \"1/min\", burst = 1 }");
-        assert_eq!(status(admit(&s, &plain(), &req("/public", &[]), IP)), 0);
-        match admit(&s, &plain(), &req("/public", &[]), IP) {
+        assert_eq!(status(admit(&s, &plain(), &req("/public", &[]), None, IP)), 0);
+        match admit(&s, &plain(), &req("/public", &[]), None, IP) {
             Admission::Refuse(r) => {
                 assert_eq!(r.status, 429);
                 assert!(r.rate_limit.is_some());
@@ -190,12 +196,12 @@ upstreams = ["127.0.0.1:3"]
     fn plain_http_redirects_only_for_known_hosts() {
         let s = state("");
         let l = ListenerInfo { name: "http".into(), https: false, redirect_to_port: Some(8443) };
-        match admit(&s, &l, &req("/public/a?b=c", &[]), IP) {
+        match admit(&s, &l, &req("/public/a?b=c", &[]), None, IP) {
             Admission::Redirect { location } => assert_eq!(location, "https://shebao.gov.cn:8443/public/a?b=c"),
             other => panic!("{other:?}"),
         }
         let mut evil = RequestHeader::build("GET", b"/public", None).unwrap();
         evil.insert_header("host", "evil.example").unwrap();
-        assert_eq!(status(admit(&s, &l, &evil, IP)), 404);
+        assert_eq!(status(admit(&s, &l, &evil, None, IP)), 404);
     }
 }

@@ -20,10 +20,34 @@ pub enum FramingError {
 
 /// Checks the framing headers; `Ok(Some(n))` is a declared body length.
 pub fn check(version: Version, headers: &HeaderMap) -> Result<Option<u64>, FramingError> {
-    let mut lengths = headers.get_all(CONTENT_LENGTH).iter();
-    let mut encodings = headers.get_all(TRANSFER_ENCODING).iter();
-    let cl = lengths.next();
-    let te = encodings.next();
+    check_fields(version, headers.iter().map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes())))
+}
+
+/// The header fields of a raw HTTP/1 request head, as the client sent them. pingora drops
+/// `Content-Length` when `Transfer-Encoding` is present, so the raw head is the only place
+/// where a CL.TE request can still be seen.
+pub fn raw_fields(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    head.split(|&b| b == b'\n').skip(1).filter_map(|line| {
+        let colon = line.iter().position(|&b| b == b':')?;
+        Some((&line[..colon], line[colon + 1..].trim_ascii()))
+    })
+}
+
+/// [`check`] over any sequence of (name, value) fields.
+pub fn check_fields<'a>(version: Version, fields: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Result<Option<u64>, FramingError> {
+    let (mut cl, mut cl_count, mut te, mut te_count) = (None, 0, None, 0);
+    for (name, value) in fields {
+        if name.eq_ignore_ascii_case(CONTENT_LENGTH.as_str().as_bytes()) {
+            cl_count += 1;
+            cl = Some(value);
+        } else if name.eq_ignore_ascii_case(TRANSFER_ENCODING.as_str().as_bytes()) {
+            te_count += 1;
+            te = Some(value);
+        }
+    }
+    if cl.is_some() && te.is_some() {
+        return Err(FramingError::LengthAndChunked);
+    }
     if cl.is_some() && te.is_some() {
         return Err(FramingError::LengthAndChunked);
     }
@@ -31,17 +55,16 @@ pub fn check(version: Version, headers: &HeaderMap) -> Result<Option<u64>, Frami
         if version == Version::HTTP_10 {
             return Err(FramingError::ChunkedOnHttp10);
         }
-        let ok = encodings.next().is_none() && te.to_str().is_ok_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
+        let ok = te_count == 1 && te.trim_ascii().eq_ignore_ascii_case(b"chunked");
         if !ok {
             return Err(FramingError::UnsupportedTransferEncoding);
         }
         return Ok(None);
     }
-    let Some(cl) = cl else { return Ok(None) };
-    if lengths.next().is_some() {
+    let Some(v) = cl else { return Ok(None) };
+    if cl_count > 1 {
         return Err(FramingError::DuplicateContentLength);
     }
-    let v = cl.as_bytes();
     if v.contains(&b',') {
         return Err(FramingError::DuplicateContentLength);
     }
@@ -85,5 +108,16 @@ mod tests {
         assert_eq!(check(v, &h(&[("transfer-encoding", "xchunked")])), Err(UnsupportedTransferEncoding));
         assert_eq!(check(v, &h(&[("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")])), Err(UnsupportedTransferEncoding));
         assert_eq!(check(Version::HTTP_10, &h(&[("transfer-encoding", "chunked")])), Err(ChunkedOnHttp10));
+    }
+
+    #[test]
+    fn raw_head_reveals_what_the_parser_dropped() {
+        let head = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\ntransfer-encoding:  chunked \r\n\r\n";
+        let fields: Vec<_> = raw_fields(head).collect();
+        assert_eq!(fields[1], (&b"Content-Length"[..], &b"4"[..]));
+        assert_eq!(fields[2], (&b"transfer-encoding"[..], &b"chunked"[..]));
+        assert_eq!(check_fields(Version::HTTP_11, raw_fields(head)), Err(FramingError::LengthAndChunked));
+        let clean = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(check_fields(Version::HTTP_11, raw_fields(clean)), Ok(None));
     }
 }

@@ -71,7 +71,10 @@ fn main() -> ExitCode {
         Command::Serve { config } => {
             init_logging();
             match govgate_gateway::server::build(&config) {
-                Ok((server, _)) => server.run_forever(),
+                Ok((server, shared)) => {
+                    govgate_gateway::server::run(server, shared);
+                    ExitCode::SUCCESS
+                }
                 Err(e) => {
                     eprintln!("govgate: not starting: {e:#}");
                     ExitCode::FAILURE
@@ -91,7 +94,8 @@ fn main() -> ExitCode {
                 server.add_service(s);
             }
             print_demo_help(&shared.state.load().policy);
-            server.run_forever()
+            govgate_gateway::server::run(server, shared);
+            ExitCode::SUCCESS
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::admission::{self, Admission, ListenerInfo, Refusal};
 use crate::error_page;
 use crate::headers::{self, Forwarding, SecurityHeaders};
 use crate::slow_client::HeadRead;
-use crate::state::{GatewayState, Shared};
+use crate::state::{GatewayState, InFlight, Shared};
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora_core::prelude::HttpPeer;
@@ -42,6 +42,7 @@ pub struct RequestCtx {
     body_bytes: u64,
     max_body: u64,
     body_deadline: Option<Instant>,
+    _in_flight: Option<InFlight>,
 }
 
 /// Marker persisted on a keep-alive connection so the next request knows it is a reuse.
@@ -144,6 +145,7 @@ impl ProxyHttp for Gateway {
             body_bytes: 0,
             max_body: u64::MAX,
             body_deadline: None,
+            _in_flight: None,
         }
     }
 
@@ -173,11 +175,17 @@ impl ProxyHttp for Gateway {
         ctx.client_ip = Some(client_ip);
         ctx.state = Some(state.clone());
 
+        ctx._in_flight = Some(InFlight::enter(&self.shared));
         let limits = &state.policy.limits;
-        session.set_keepalive(Some(limits.keepalive_timeout.0.as_secs()));
+        if self.shared.draining.load(std::sync::atomic::Ordering::Acquire) {
+            session.set_keepalive(None);
+        } else {
+            session.set_keepalive(Some(limits.keepalive_timeout.0.as_secs()));
+        }
         session.set_read_timeout(Some(limits.idle_timeout.0));
 
-        match admission::admit(&state, self.listener(ctx), session.req_header(), client_ip) {
+        let raw_head = session.as_downstream().as_http1().map(|h1| h1.get_headers_raw_bytes());
+        match admission::admit(&state, self.listener(ctx), session.req_header(), raw_head.as_deref(), client_ip) {
             Admission::Refuse(r) => self.refuse(session, ctx, r).await,
             Admission::Redirect { location } => {
                 let mut resp = pingora_http::ResponseHeader::build(308, Some(4))?;

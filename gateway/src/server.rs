@@ -1,6 +1,6 @@
 //! Assembles the pingora server: one proxy service for every public listener (plain and TLS),
 //! the admin listener, and a maintenance task (health checks, rate-limit housekeeping, policy
-//! reload on `SIGHUP`). pingora itself handles `SIGTERM` (drain, then exit) and `SIGINT`.
+//! reload on `SIGHUP`), and shutdown: `SIGTERM` drains in-flight requests, then exits.
 
 use crate::admin::AdminApp;
 use crate::admission::ListenerInfo;
@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use govgate_policies::Policy;
 use pingora_core::listeners::tls::TlsSettings;
 use pingora_core::server::configuration::ServerConf;
-use pingora_core::server::{Server, ShutdownWatch};
+use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
+use std::sync::atomic::Ordering;
 use pingora_core::services::background::{background_service, BackgroundService};
 use pingora_core::services::listening::Service;
 use std::path::Path;
@@ -32,8 +33,9 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
         threads,
         work_stealing: policy.server.work_stealing,
         upstream_keepalive_pool_size: policy.server.upstream_keepalive_pool_size,
+        // Draining happens before pingora's shutdown starts (see `DrainOnTerm`).
         grace_period_seconds: Some(0),
-        graceful_shutdown_timeout_seconds: Some(policy.server.shutdown_timeout.0.as_secs().max(1)),
+        graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
@@ -80,6 +82,49 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
     maintenance.threads = Some(1);
     server.add_service(maintenance);
     Ok((server, shared))
+}
+
+/// Runs the server until SIGTERM (drain, then exit), SIGINT (exit now) or SIGQUIT (hand the
+/// listening sockets to a new process).
+pub fn run(server: Server, shared: Arc<Shared>) {
+    let timeout = shared.state.load().policy.server.shutdown_timeout.0;
+    server.run(RunArgs { shutdown_signal: Box::new(DrainOnTerm { shared, timeout }) });
+}
+
+/// On SIGTERM, stops keeping connections alive and waits (up to `shutdown_timeout`) until no
+/// request is in flight; only then is pingora told to shut down.
+struct DrainOnTerm {
+    shared: Arc<Shared>,
+    timeout: Duration,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for DrainOnTerm {
+    async fn recv(&self) -> ShutdownSignal {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::quit())) else {
+            tracing::error!("cannot listen for shutdown signals");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => ShutdownSignal::FastShutdown,
+            _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
+            _ = term.recv() => {
+                self.shared.draining.store(true, Ordering::Release);
+                let deadline = Instant::now() + self.timeout;
+                let mut n = self.shared.in_flight.load(Ordering::Acquire);
+                tracing::info!(in_flight = n, "SIGTERM: draining");
+                while n > 0 && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    n = self.shared.in_flight.load(Ordering::Acquire);
+                }
+                if n > 0 {
+                    tracing::warn!(in_flight = n, "shutdown_timeout reached with requests still in flight");
+                }
+                ShutdownSignal::GracefulTerminate
+            }
+        }
+    }
 }
 
 /// The certificate and key for TLS listeners, generating development ones for `"auto"`.

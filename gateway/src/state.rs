@@ -10,6 +10,7 @@ use crate::upstreams::Pool;
 use arc_swap::ArcSwap;
 use govgate_policies::Policy;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,11 +74,21 @@ pub struct Shared {
     pub state: ArcSwap<GatewayState>,
     pub metrics: Metrics,
     pub config_path: PathBuf,
+    /// Requests between `request_filter` and the end of `logging`.
+    pub in_flight: AtomicUsize,
+    /// Set on SIGTERM: connections are closed after their current request.
+    pub draining: AtomicBool,
 }
 
 impl Shared {
     pub fn new(state: GatewayState, config_path: PathBuf) -> Self {
-        Shared { state: ArcSwap::from_pointee(state), metrics: Metrics::new(), config_path }
+        Shared {
+            state: ArcSwap::from_pointee(state),
+            metrics: Metrics::new(),
+            config_path,
+            in_flight: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+        }
     }
 
     /// Loads the policy file again and swaps it in; on any error the current policy stays.
@@ -101,6 +112,22 @@ impl Shared {
         let apps = next.apps.len();
         self.state.store(Arc::new(next));
         Ok(ReloadOutcome { apps, needs_restart })
+    }
+}
+
+/// Counts a request as in flight for as long as it lives.
+pub struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    pub fn enter(shared: &Arc<Shared>) -> Self {
+        shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(shared.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -1,1 +1,371 @@
+//! Harness for the end-to-end tests: starts the real `govgate` binary on free loopback ports
+//! with a policy written for the test, and real upstream HTTP servers that record exactly
+//! what reached them (parsed requests and the raw bytes).
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+
+/// The `govgate` binary under test: `$GOVGATE_BIN`, or the workspace's target directory for
+/// the profile these tests were built with.
+pub fn binary() -> PathBuf {
+    if let Ok(p) = std::env::var("GOVGATE_BIN") {
+        return PathBuf::from(p);
+    }
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").join(profile).join("govgate");
+    assert!(p.is_file(), "{} is missing: build it first (`cargo build -p govgate-gateway --bin govgate`, or `make test`)", p.display());
+    p
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind an ephemeral port")
+}
+
+/// One request as an upstream received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A real HTTP/1.1 upstream server. Answers `200` with `upstream=NAME path=PATH`.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub name: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    raw: Arc<Mutex<Vec<u8>>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Upstream {
+    pub async fn start(name: &str) -> Upstream {
+        Self::start_on(name, 0).await
+    }
+
+    pub async fn start_on(name: &str, port: u16) -> Upstream {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind upstream");
+        let addr = listener.local_addr().expect("upstream address");
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let (stop, stopped) = watch::channel(false);
+        let (r, w, n) = (received.clone(), raw.clone(), name.to_string());
+        tokio::spawn(async move {
+            let mut stopped_accept = stopped.clone();
+            loop {
+                tokio::select! {
+                    _ = stopped_accept.changed() => return,
+                    conn = listener.accept() => {
+                        let Ok((sock, _)) = conn else { continue };
+                        let (r, w, n, mut stopped) = (r.clone(), w.clone(), n.clone(), stopped.clone());
+                        tokio::spawn(async move {
+                            tokio::select! {
+                                _ = stopped.changed() => {}
+                                _ = serve_connection(sock, n, r, w) => {}
+                            }
+                        });
+                    }
+                }
+            }
+        });
+        Upstream { addr, name: name.to_string(), received, raw, stop }
+    }
+
+    /// Closes the listener and every open connection.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// Every byte that reached this upstream, on all connections.
+    pub fn raw(&self) -> Vec<u8> {
+        self.raw.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn serve_connection(mut sock: tokio::net::TcpStream, name: String, received: Arc<Mutex<Vec<Received>>>, raw: Arc<Mutex<Vec<u8>>>) {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 16384];
+    loop {
+        // Read until a full request is buffered.
+        let (req, consumed) = loop {
+            if let Some(parsed) = parse_request(&buf) {
+                break parsed;
+            }
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if let Ok(mut g) = raw.lock() {
+                        g.extend_from_slice(&chunk[..n]);
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+            }
+        };
+        buf.drain(..consumed);
+        let body = format!("upstream={} path={}", name, req.path);
+        let slow = req.path.contains("slow");
+        if let Ok(mut g) = received.lock() {
+            g.push(req);
+        }
+        if slow {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nServer: test-upstream/1.0\r\nX-Powered-By: PHP/5.4\r\n\r\n{}",
+            body.len(),
+            body
+        );
+        if sock.write_all(resp.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Parses one complete request (head and body) from `buf`.
+fn parse_request(buf: &[u8]) -> Option<(Received, usize)> {
+    let mut headers = [httparse::EMPTY_HEADER; 128];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        _ => return None,
+    };
+    let headers: Vec<(String, String)> =
+        req.headers.iter().map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).to_string())).collect();
+    let get = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    let rest = &buf[head_len..];
+    let (body, body_len) = if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        decode_chunked(rest)?
+    } else {
+        let n: usize = get("content-length").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+        if rest.len() < n {
+            return None;
+        }
+        (rest[..n].to_vec(), n)
+    };
+    let r = Received { method: req.method?.to_string(), path: req.path?.to_string(), headers, body };
+    Some((r, head_len + body_len))
+}
+
+fn decode_chunked(mut data: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let start = data.len();
+    let mut body = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_str = std::str::from_utf8(&data[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_str.split(';').next()?.trim(), 16).ok()?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            let end = data.windows(2).position(|w| w == b"\r\n")?;
+            data = &data[end + 2..];
+            return Some((body, start - data.len()));
+        }
+        if data.len() < size + 2 {
+            return None;
+        }
+        body.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+/// A running gateway.
+pub struct Gateway {
+    child: Child,
+    pub http_port: u16,
+    pub https_port: u16,
+    pub admin_port: u16,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    redirect: bool,
+}
+
+/// The server, listener and admin sections every test policy gets, followed by the test's own
+/// sections; `{HTTP}`, `{HTTPS}` and `{ADMIN}` in them are replaced by the ports chosen.
+fn frame(body: &str, http: u16, https: u16, admin: u16, redirect: bool) -> String {
+    let redirect = if redirect { "redirect_to = \"https\"" } else { "" };
+    let head = format!(
+        r#"[server]
+threads = 2
+data_dir = "data"
+shutdown_timeout = "5s"
+
+[[listeners]]
+name = "http"
+address = "127.0.0.1:{http}"
+{redirect}
+
+[[listeners]]
+name = "https"
+address = "127.0.0.1:{https}"
+tls = true
+
+[admin]
+address = "127.0.0.1:{admin}"
+"#
+    );
+    let body = body.replace("{HTTP}", &http.to_string()).replace("{HTTPS}", &https.to_string()).replace("{ADMIN}", &admin.to_string());
+    format!("{head}\n{body}")
+}
+
+impl Gateway {
+    /// Writes `policy` (apps and any other sections) and starts `govgate serve` on it.
+    pub fn start(policy: &str) -> Gateway {
+        Self::launch(policy, false)
+    }
+
+    /// Like [`Gateway::start`], with the plain-HTTP listener redirecting to the TLS one.
+    pub fn start_redirecting(policy: &str) -> Gateway {
+        Self::launch(policy, true)
+    }
+
+    fn launch(policy: &str, redirect: bool) -> Gateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (http_port, https_port, admin_port) = (free_port(), free_port(), free_port());
+        let config = dir.path().join("gateway.toml");
+        std::fs::write(&config, frame(policy, http_port, https_port, admin_port, redirect)).expect("write policy");
+        let log = std::fs::File::create(dir.path().join("gateway.log")).expect("log file");
+        let access = std::fs::File::create(dir.path().join("access.log")).expect("access log file");
+        let child = Command::new(binary())
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("GOVGATE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(access)
+            .stderr(log)
+            .spawn()
+            .expect("start govgate");
+        let gw = Gateway { child, http_port, https_port, admin_port, dir, config, redirect };
+        gw.wait_ready();
+        gw
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let up = |port| TcpStream::connect(("127.0.0.1", port)).is_ok();
+            if up(self.http_port) && up(self.https_port) && up(self.admin_port) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("govgate did not start within 30 s:\n{}", self.log());
+    }
+
+    /// What the gateway wrote to stderr.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+    }
+
+    /// The JSON access-log lines written so far.
+    pub fn access_log(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.http_port, path)
+    }
+
+    /// Replaces the policy file and sends SIGHUP.
+    pub fn reload(&self, policy: &str) {
+        std::fs::write(&self.config, frame(policy, self.http_port, self.https_port, self.admin_port, self.redirect)).expect("write policy");
+        self.signal("HUP");
+    }
+
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().is_ok_and(|s| s.success());
+        assert!(ok, "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit and returns whether it exited successfully.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// The Prometheus text from the admin listener.
+    pub fn metrics(&self) -> String {
+        let (status, _, body) = raw_request(self.admin_port, b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n");
+        assert_eq!(status, 200);
+        body
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- govgate log ---\n{}", self.log());
+        }
+    }
+}
+
+/// A client that sends every name to the gateway's loopback address.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+/// [`raw_request`] off the async runtime.
+pub async fn raw(port: u16, bytes: &[u8]) -> (u16, String, String) {
+    let bytes = bytes.to_vec();
+    tokio::task::spawn_blocking(move || raw_request(port, &bytes)).await.expect("raw request task")
+}
+
+/// Sends raw bytes and reads the whole answer until the server closes or 5 s pass.
+/// Returns (status, head, body); status 0 when nothing came back.
+pub fn raw_request(port: u16, bytes: &[u8]) -> (u16, String, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    s.write_all(bytes).expect("send");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    split_response(&out)
+}
+
+pub fn split_response(out: &[u8]) -> (u16, String, String) {
+    let text = String::from_utf8_lossy(out).to_string();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").map(|(h, b)| (h.to_string(), b.to_string())).unwrap_or((text.clone(), String::new()));
+    (status, head, body)
+}
+
+/// Reads one response head from a stream (for tests that keep the connection).
+pub fn read_status_line(s: &TcpStream) -> Option<String> {
+    let mut r = BufReader::new(s.try_clone().ok()?);
+    let mut line = String::new();
+    r.read_line(&mut line).ok()?;
+    (!line.is_empty()).then_some(line)
+}

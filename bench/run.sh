@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# Throughput/latency benchmark: govgate (plain, and with rate limiting) against Debian's nginx
+# as a plain reverse proxy, all three forwarding to the same nginx upstream on loopback.
+#
+#   bash bench/run.sh                      # build, run, print the table and a BENCH line
+#   DURATION=30 ROUNDS=5 bash bench/run.sh
+#
+# Environment (defaults in brackets):
+#   GOVGATE_BIN      use this govgate binary instead of building one [cargo build --release]
+#   DURATION         seconds of each measured wrk run [10]
+#   WARMUP           seconds of the warm-up run before the measured runs of each proxy [3]
+#   ROUNDS           measured runs per proxy; the median is reported [3]
+#   CONNECTIONS      wrk connections [32]
+#   WRK_THREADS      wrk threads, the same for all proxies [2]
+#   TARGETS          which proxies to run, in order ["gateway-plain gateway-ratelimit nginx"]
+#   GATEWAY_THREADS, WORK_STEALING, KEEPALIVE_POOL
+#                    override [server] threads / work_stealing / upstream_keepalive_pool_size
+#                    of both bench policies (for tuning sweeps) [as in bench/*.toml]
+#   NGINX_WORKERS    worker_processes of the nginx proxy [2]
+#   PORT_BASE        first of the loopback ports used: upstream = PORT_BASE, proxies = +11..+13,
+#                    gateway admin listeners = +21,+22 [18700]
+#   KEEP_TMP=1       keep the temp dir (configs, logs, raw wrk output) after the run
+#
+# Every process the script starts is stopped on exit. It fails if a port is already in use,
+# a process does not come up, a proxy does not answer "hello" through to the upstream, or any
+# measured response is not 2xx (so a rate limit that fires cannot inflate the figures).
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/bench"
+
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-3}
+ROUNDS=${ROUNDS:-3}
+CONNECTIONS=${CONNECTIONS:-32}
+WRK_THREADS=${WRK_THREADS:-2}
+TARGETS=${TARGETS:-"gateway-plain gateway-ratelimit nginx"}
+NGINX_WORKERS=${NGINX_WORKERS:-2}
+PORT_BASE=${PORT_BASE:-18700}
+
+UPSTREAM_PORT=$PORT_BASE
+declare -A PORT=([gateway-plain]=$((PORT_BASE + 11)) [gateway-ratelimit]=$((PORT_BASE + 12)) [nginx]=$((PORT_BASE + 13)))
+declare -A ADMIN_PORT=([gateway-plain]=$((PORT_BASE + 21)) [gateway-ratelimit]=$((PORT_BASE + 22)))
+declare -A POLICY=([gateway-plain]="$BENCH/gateway-plain.toml" [gateway-ratelimit]="$BENCH/gateway-ratelimit.toml")
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+
+for t in $TARGETS; do
+    [[ -n "${PORT[$t]:-}" ]] || die "unknown target '$t' in TARGETS (known: gateway-plain gateway-ratelimit nginx)"
+done
+
+# --- tools ------------------------------------------------------------------------------------
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+    log "nginx or wrk missing: installing nginx-light and wrk with apt-get"
+    SUDO=""
+    [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+    $SUDO apt-get update
+    $SUDO apt-get install -y nginx-light wrk
+fi
+command -v nginx >/dev/null || die "nginx is not installed (apt-get install -y nginx-light)"
+command -v wrk >/dev/null || die "wrk is not installed (apt-get install -y wrk)"
+command -v curl >/dev/null || die "curl is not installed"
+
+# --- the gateway binary -----------------------------------------------------------------------
+if [[ -n "${GOVGATE_BIN:-}" ]]; then
+    BIN=$GOVGATE_BIN
+    [[ -x "$BIN" ]] || die "GOVGATE_BIN=$BIN is not an executable file"
+else
+    log "building the release binary (cargo build --release --bin govgate)"
+    (cd "$ROOT" && cargo build --release --bin govgate) || die "cargo build failed"
+    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/govgate"
+    [[ -x "$BIN" ]] || die "built, but $BIN is missing (is CARGO_TARGET_DIR set elsewhere?)"
+fi
+log "gateway binary: $BIN"
+
+# --- temp dir and cleanup ---------------------------------------------------------------------
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/govgate-bench.XXXXXX")
+PIDS=()
+
+stop_pid() {
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "pid $pid did not stop on SIGTERM; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$? pid
+    for pid in "${PIDS[@]}"; do
+        stop_pid "$pid"
+    done
+    if [[ "${KEEP_TMP:-0}" == 1 ]]; then
+        log "temp dir kept: $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- helpers ----------------------------------------------------------------------------------
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start NAME LOGFILE CMD... : runs CMD in the background, records its pid in STARTED_PID.
+start() {
+    local name=$1 logfile=$2
+    shift 2
+    "$@" >/dev/null 2>"$logfile" &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+    log "started $name (pid $STARTED_PID)"
+}
+
+# wait_up NAME PID PORT LOGFILE : waits until PORT accepts and answers "hello" through to the upstream.
+wait_up() {
+    local name=$1 pid=$2 port=$3 logfile=$4 i body
+    for i in $(seq 100); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 30 "$logfile" >&2 || true
+            die "$name (pid $pid) exited during start-up; its log is above"
+        fi
+        if port_busy "$port"; then
+            body=$(curl -sS --max-time 5 "http://127.0.0.1:$port/" 2>&1) || {
+                tail -n 30 "$logfile" >&2 || true
+                die "$name listens on $port but the request failed: $body"
+            }
+            [[ "$body" == hello* ]] || die "$name on port $port answered '$body' instead of 'hello'"
+            return 0
+        fi
+        sleep 0.1
+    done
+    tail -n 30 "$logfile" >&2 || true
+    die "$name (pid $pid) did not listen on 127.0.0.1:$port within 10 s"
+}
+
+# to_ms VALUE : wrk latency such as 812.00us / 1.23ms / 1.01s → milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v; sub(/[a-z]+$/, "", n); u = v; sub(/^[0-9.]+/, "", u);
+        f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1;
+        if (f < 0) { print "NaN"; exit 1 } printf "%.3f", n * f }'
+}
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+nginx_temp_paths() {
+    local dir=$1 m
+    echo "client_body_temp_path $dir/body;"
+    echo "proxy_temp_path $dir/proxy;"
+    for m in fastcgi uwsgi scgi; do
+        nginx -V 2>&1 | grep -q -- "--without-http_${m}_module" || echo "${m}_temp_path $dir/$m;"
+    done
+}
+
+# --- port check (all of them, before anything starts) ----------------------------------------
+for p in "$UPSTREAM_PORT" "${PORT[@]}" "${ADMIN_PORT[@]}"; do
+    case $p in 3306 | 4222 | 5432 | 5672 | 6379 | 1883 | 8080 | 8443 | 9090) die "port $p is reserved; choose another PORT_BASE" ;; esac
+    port_busy "$p" && die "port 127.0.0.1:$p is already in use; stop what uses it or set PORT_BASE"
+done
+
+# --- upstream: nginx, one worker, static body, keep-alive -------------------------------------
+mkdir -p "$TMP/upstream"
+cat >"$TMP/upstream/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $TMP/upstream/nginx.pid;
+error_log $TMP/upstream/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    $(nginx_temp_paths "$TMP/upstream")
+    keepalive_timeout 75s;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$UPSTREAM_PORT backlog=4096;
+        location / {
+            default_type text/plain;
+            return 200 "hello\n";
+        }
+    }
+}
+EOF
+nginx -t -q -p "$TMP/upstream" -c "$TMP/upstream/nginx.conf" 2>"$TMP/upstream/check.log" || {
+    cat "$TMP/upstream/check.log" >&2
+    die "the generated upstream nginx config is invalid"
+}
+start upstream "$TMP/upstream/stderr.log" nginx -p "$TMP/upstream" -c "$TMP/upstream/nginx.conf"
+UPSTREAM_PID=$STARTED_PID
+wait_up upstream "$UPSTREAM_PID" "$UPSTREAM_PORT" "$TMP/upstream/stderr.log"
+
+# --- the proxies ------------------------------------------------------------------------------
+prepare_gateway() {
+    local t=$1 dir="$TMP/$1"
+    mkdir -p "$dir"
+    sed -e "s/@PROXY_PORT@/${PORT[$t]}/g" -e "s/@ADMIN_PORT@/${ADMIN_PORT[$t]}/g" -e "s/@UPSTREAM_PORT@/$UPSTREAM_PORT/g" \
+        "${POLICY[$t]}" >"$dir/policy.toml"
+    [[ -n "${GATEWAY_THREADS:-}" ]] && sed -i -E "s/^threads = [0-9]+/threads = $GATEWAY_THREADS/" "$dir/policy.toml"
+    [[ -n "${WORK_STEALING:-}" ]] && sed -i -E "s/^work_stealing = [a-z]+/work_stealing = $WORK_STEALING/" "$dir/policy.toml"
+    [[ -n "${KEEPALIVE_POOL:-}" ]] && sed -i -E "s/^upstream_keepalive_pool_size = [0-9]+/upstream_keepalive_pool_size = $KEEPALIVE_POOL/" "$dir/policy.toml"
+    "$BIN" check --config "$dir/policy.toml" >&2 || die "policy for $t is invalid"
+    grep -E '^(threads|work_stealing|upstream_keepalive_pool_size) =' "$dir/policy.toml" | sed 's/ *#.*//' | tr '\n' ' ' | sed "s/^/[bench] $t: /" >&2
+    echo >&2
+}
+
+prepare_nginx() {
+    local dir="$TMP/nginx"
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<EOF
+worker_processes $NGINX_WORKERS;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    $(nginx_temp_paths "$dir")
+    keepalive_timeout 60s;
+    keepalive_requests 1000000;
+    upstream app {
+        server 127.0.0.1:$UPSTREAM_PORT;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:${PORT[nginx]} backlog=4096;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    nginx -t -q -p "$dir" -c "$dir/nginx.conf" 2>"$dir/check.log" || {
+        cat "$dir/check.log" >&2
+        die "the generated nginx proxy config is invalid"
+    }
+}
+
+# run_wrk OUTFILE SECONDS PORT
+run_wrk() {
+    wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$2"s --latency "http://127.0.0.1:$3/" >"$1" 2>&1 || {
+        cat "$1" >&2
+        die "wrk failed"
+    }
+}
+
+declare -A RPS P99
+for t in $TARGETS; do
+    dir="$TMP/$t"
+    if [[ $t == nginx ]]; then
+        prepare_nginx
+        start "$t" "$dir/stderr.log" nginx -p "$dir" -c "$dir/nginx.conf"
+    else
+        prepare_gateway "$t"
+        start "$t" "$dir/stderr.log" env GOVGATE_LOG=warn "$BIN" serve --config "$dir/policy.toml"
+    fi
+    pid=$STARTED_PID
+    wait_up "$t" "$pid" "${PORT[$t]}" "$dir/stderr.log"
+
+    log "$t: warm-up ${WARMUP}s"
+    run_wrk "$dir/warmup.txt" "$WARMUP" "${PORT[$t]}"
+    rps_list=() p99_list=()
+    for r in $(seq "$ROUNDS"); do
+        out="$dir/wrk-$r.txt"
+        run_wrk "$out" "$DURATION" "${PORT[$t]}"
+        kill -0 "$pid" 2>/dev/null || { tail -n 30 "$dir/stderr.log" >&2; die "$t died during the run"; }
+        if grep -q 'Non-2xx or 3xx responses' "$out"; then
+            cat "$out" >&2
+            die "$t answered non-2xx responses (a rate limit fired, or the upstream failed): figures invalid"
+        fi
+        grep -q 'Socket errors' "$out" && log "$t: warning: $(grep 'Socket errors' "$out" | sed 's/^ *//')"
+        rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+        p99raw=$(awk '/Latency Distribution/ { d = 1 } d && $1 == "99%" { print $2; exit }' "$out")
+        [[ -n "$rps" && -n "$p99raw" ]] || { cat "$out" >&2; die "could not parse wrk output for $t"; }
+        p99=$(to_ms "$p99raw")
+        log "$t: round $r: $rps req/s, p99 $p99 ms"
+        rps_list+=("$rps") p99_list+=("$p99")
+    done
+    RPS[$t]=$(median "${rps_list[@]}")
+    P99[$t]=$(median "${p99_list[@]}")
+
+    stop_pid "$pid"
+    # keep PIDS to what is still running
+    remaining=()
+    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || remaining+=("$p"); done
+    PIDS=("${remaining[@]}")
+done
+
+# --- report -----------------------------------------------------------------------------------
+ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "NaN" }'; }
+
+echo
+echo "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency; median of $ROUNDS run(s) after a ${WARMUP}s warm-up; $(nproc) cores"
+printf '%-20s %12s %10s\n' name requests/s "p99 ms"
+for t in $TARGETS; do
+    printf '%-20s %12.0f %10.3f\n' "$t" "${RPS[$t]}" "${P99[$t]}"
+done
+if [[ -n "${RPS[nginx]:-}" ]]; then
+    [[ -n "${RPS[gateway-plain]:-}" ]] && printf '%-34s %s\n' "ratio gateway-plain/nginx" "$(ratio "${RPS[gateway-plain]}" "${RPS[nginx]}")"
+    [[ -n "${RPS[gateway-ratelimit]:-}" ]] && printf '%-34s %s\n' "ratio gateway-ratelimit/nginx" "$(ratio "${RPS[gateway-ratelimit]}" "${RPS[nginx]}")"
+fi
+if [[ -n "${RPS[nginx]:-}" && -n "${RPS[gateway-ratelimit]:-}" ]]; then
+    met=$(awk -v r="$(ratio "${RPS[gateway-ratelimit]}" "${RPS[nginx]}")" -v p="${P99[gateway-ratelimit]}" 'BEGIN { print (r >= 0.5 && p <= 2.0) ? "yes" : "no" }')
+    echo "target (gateway-ratelimit >= 50% of nginx req/s and p99 <= 2 ms): $met"
+fi
+printf 'BENCH gateway_plain_rps=%s gateway_rl_rps=%s nginx_rps=%s ratio_plain=%s ratio_rl=%s p99_plain_ms=%s p99_rl_ms=%s p99_nginx_ms=%s\n' \
+    "${RPS[gateway-plain]:-NaN}" "${RPS[gateway-ratelimit]:-NaN}" "${RPS[nginx]:-NaN}" \
+    "$(ratio "${RPS[gateway-plain]:-0}" "${RPS[nginx]:-0}")" "$(ratio "${RPS[gateway-ratelimit]:-0}" "${RPS[nginx]:-0}")" \
+    "${P99[gateway-plain]:-NaN}" "${P99[gateway-ratelimit]:-NaN}" "${P99[nginx]:-NaN}"
