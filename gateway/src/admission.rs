@@ -57,7 +57,9 @@ pub fn request_host(req: &RequestHeader) -> Option<&str> {
 /// see framing headers the parser already dropped (pass `None` for HTTP/2).
 pub fn admit(state: &GatewayState, listener: &ListenerInfo, req: &RequestHeader, raw_head: Option<&[u8]>, client_ip: IpAddr) -> Admission {
     let framing = match raw_head {
-        Some(raw) if req.headers.contains_key(http::header::TRANSFER_ENCODING) => framing::check_fields(req.version, framing::raw_fields(raw)),
+        Some(raw) if req.headers.contains_key(http::header::TRANSFER_ENCODING) => {
+            framing::check_fields(req.version, framing::raw_fields(raw))
+        }
         _ => framing::check(req.version, &req.headers),
     };
     let declared_len = match framing {
@@ -169,7 +171,10 @@ upstreams = ["127.0.0.1:3"]
     #[test]
     fn refusals_have_the_right_status() {
         let s = state("");
-        assert_eq!(status(admit(&s, &plain(), &req("/public", &[("content-length", "5"), ("transfer-encoding", "chunked")]), None, IP)), 400);
+        assert_eq!(
+            status(admit(&s, &plain(), &req("/public", &[("content-length", "5"), ("transfer-encoding", "chunked")]), None, IP)),
+            400
+        );
         assert_eq!(status(admit(&s, &plain(), &req("/public", &[("content-length", "101")]), None, IP)), 413);
         assert_eq!(status(admit(&s, &plain(), &req("/public", &[("content-length", "100")]), None, IP)), 0);
         assert_eq!(status(admit(&s, &plain(), &req("/elsewhere", &[]), None, IP)), 404);

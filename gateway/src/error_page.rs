@@ -21,17 +21,79 @@ struct Text {
 fn text(status: u16) -> Text {
     let t = |code, zh_title, zh_detail, en_title, en_detail| Text { code, zh_title, zh_detail, en_title, en_detail };
     match status {
-        400 => t("bad_request", "请求无效", "您的浏览器发送了网关无法处理的请求。", "Bad request", "Your browser sent a request the gateway cannot process."),
-        403 => t("forbidden", "禁止访问", "您无权访问此页面，或请求被安全策略拦截。", "Forbidden", "You may not access this page, or the request was blocked by the security policy."),
-        404 => t("not_found", "页面不存在", "您访问的地址不存在，请检查网址是否正确。", "Not found", "There is nothing at this address. Please check the URL."),
-        408 => t("request_timeout", "请求超时", "请求发送过慢，连接已关闭。请重试。", "Request timeout", "The request arrived too slowly and was closed. Please try again."),
-        413 => t("payload_too_large", "上传内容过大", "您提交的内容超过了允许的大小。", "Payload too large", "What you sent is larger than this service accepts."),
-        414 => t("uri_too_long", "网址过长", "请求的网址超过了允许的长度。", "URI too long", "The requested address is longer than allowed."),
-        429 => t("rate_limited", "请求过于频繁", "您的请求过于频繁，请稍后再试。", "Too many requests", "You sent too many requests. Please wait a moment and try again."),
-        431 => t("headers_too_large", "请求头过大", "请求头超过了允许的大小，请清除本站 Cookie 后重试。", "Request headers too large", "The request headers are too large. Clear this site's cookies and try again."),
-        502 => t("bad_gateway", "服务暂时无法访问", "业务系统暂时没有响应，请稍后再试。", "Bad gateway", "The service behind the gateway did not answer. Please try again later."),
-        503 => t("service_unavailable", "服务暂不可用", "服务正在维护或繁忙，请稍后再试。", "Service unavailable", "The service is under maintenance or busy. Please try again later."),
-        504 => t("gateway_timeout", "服务响应超时", "业务系统响应超时，请稍后再试。", "Gateway timeout", "The service took too long to answer. Please try again later."),
+        400 => t(
+            "bad_request",
+            "请求无效",
+            "您的浏览器发送了网关无法处理的请求。",
+            "Bad request",
+            "Your browser sent a request the gateway cannot process.",
+        ),
+        403 => t(
+            "forbidden",
+            "禁止访问",
+            "您无权访问此页面，或请求被安全策略拦截。",
+            "Forbidden",
+            "You may not access this page, or the request was blocked by the security policy.",
+        ),
+        404 => t(
+            "not_found",
+            "页面不存在",
+            "您访问的地址不存在，请检查网址是否正确。",
+            "Not found",
+            "There is nothing at this address. Please check the URL.",
+        ),
+        408 => t(
+            "request_timeout",
+            "请求超时",
+            "请求发送过慢，连接已关闭。请重试。",
+            "Request timeout",
+            "The request arrived too slowly and was closed. Please try again.",
+        ),
+        413 => t(
+            "payload_too_large",
+            "上传内容过大",
+            "您提交的内容超过了允许的大小。",
+            "Payload too large",
+            "What you sent is larger than this service accepts.",
+        ),
+        414 => {
+            t("uri_too_long", "网址过长", "请求的网址超过了允许的长度。", "URI too long", "The requested address is longer than allowed.")
+        }
+        429 => t(
+            "rate_limited",
+            "请求过于频繁",
+            "您的请求过于频繁，请稍后再试。",
+            "Too many requests",
+            "You sent too many requests. Please wait a moment and try again.",
+        ),
+        431 => t(
+            "headers_too_large",
+            "请求头过大",
+            "请求头超过了允许的大小，请清除本站 Cookie 后重试。",
+            "Request headers too large",
+            "The request headers are too large. Clear this site's cookies and try again.",
+        ),
+        502 => t(
+            "bad_gateway",
+            "服务暂时无法访问",
+            "业务系统暂时没有响应，请稍后再试。",
+            "Bad gateway",
+            "The service behind the gateway did not answer. Please try again later.",
+        ),
+        503 => t(
+            "service_unavailable",
+            "服务暂不可用",
+            "服务正在维护或繁忙，请稍后再试。",
+            "Service unavailable",
+            "The service is under maintenance or busy. Please try again later.",
+        ),
+        504 => t(
+            "gateway_timeout",
+            "服务响应超时",
+            "业务系统响应超时，请稍后再试。",
+            "Gateway timeout",
+            "The service took too long to answer. Please try again later.",
+        ),
         _ => t("internal_error", "系统错误", "网关处理请求时出错。", "Internal error", "The gateway failed while handling the request."),
     }
 }
@@ -75,11 +137,7 @@ pub fn prefers_json(headers: &HeaderMap) -> bool {
 }
 
 fn quality<'a>(params: impl Iterator<Item = &'a str>) -> f32 {
-    params
-        .filter_map(|p| p.trim().strip_prefix("q="))
-        .find_map(|q| q.trim().parse::<f32>().ok())
-        .unwrap_or(1.0)
-        .clamp(0.0, 1.0)
+    params.filter_map(|p| p.trim().strip_prefix("q=")).find_map(|q| q.trim().parse::<f32>().ok()).unwrap_or(1.0).clamp(0.0, 1.0)
 }
 
 /// Renders the page for `status` for the client that sent `request_headers`.

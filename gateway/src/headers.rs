@@ -15,12 +15,7 @@ pub const X_REQUEST_ID: &str = "x-request-id";
 
 /// Removes every `X-Govgate-*` header the client sent.
 pub fn strip_reserved(req: &mut RequestHeader) {
-    let reserved: Vec<HeaderName> = req
-        .headers
-        .keys()
-        .filter(|k| k.as_str().starts_with(RESERVED_PREFIX))
-        .cloned()
-        .collect();
+    let reserved: Vec<HeaderName> = req.headers.keys().filter(|k| k.as_str().starts_with(RESERVED_PREFIX)).cloned().collect();
     for name in reserved {
         req.remove_header(&name);
     }
@@ -168,7 +163,8 @@ mod tests {
     #[test]
     fn security_headers_merge_override_and_hsts_only_on_https() {
         let global = govgate_policies::default_security_headers();
-        let app: BTreeMap<_, _> = [("x-frame-options".to_string(), "DENY".to_string()), ("referrer-policy".to_string(), String::new())].into();
+        let app: BTreeMap<_, _> =
+            [("x-frame-options".to_string(), "DENY".to_string()), ("referrer-policy".to_string(), String::new())].into();
         let sh = SecurityHeaders::merged(&global, &app);
         let mut plain = ResponseHeader::build(200, None).unwrap();
         sh.apply(&mut plain, false).unwrap();

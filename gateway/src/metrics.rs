@@ -36,7 +36,8 @@ impl Metrics {
         )
         .expect("static metric definition");
         registry.register(Box::new(duration.clone())).expect("metric registered once");
-        let tracked_clients = IntGauge::new("rate_limit_tracked_clients", "Client addresses held by rate limiters").expect("static metric definition");
+        let tracked_clients =
+            IntGauge::new("rate_limit_tracked_clients", "Client addresses held by rate limiters").expect("static metric definition");
         registry.register(Box::new(tracked_clients.clone())).expect("metric registered once");
         Metrics { registry, requests, duration, upstream_failures, rate_limited, refused, slow_clients, reloads, tracked_clients }
     }

@@ -73,7 +73,14 @@ impl Gateway {
     }
 
     /// Writes an error page (and any extra headers) as the response.
-    async fn respond(&self, session: &mut Session, ctx: &mut RequestCtx, status: u16, extra: Vec<(&'static str, String)>, close: bool) -> Result<()> {
+    async fn respond(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        status: u16,
+        extra: Vec<(&'static str, String)>,
+        close: bool,
+    ) -> Result<()> {
         let page = error_page::render(status, &ctx.request_id, &session.req_header().headers);
         let mut resp = headers::error_response(status, &page, &ctx.request_id)?;
         for (k, v) in extra {
@@ -258,7 +265,14 @@ impl ProxyHttp for Gateway {
         e
     }
 
-    fn error_while_proxy(&self, peer: &HttpPeer, session: &mut Session, e: Box<Error>, ctx: &mut RequestCtx, client_reused: bool) -> Box<Error> {
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
         if let (Some(state), Some(app)) = (ctx.state.as_ref(), ctx.app) {
             self.shared.metrics.upstream_failures.with_label_values(&[state.apps[app].name.as_str(), &peer.address().to_string()]).inc();
         }
@@ -271,7 +285,12 @@ impl ProxyHttp for Gateway {
         e
     }
 
-    async fn upstream_request_filter(&self, session: &mut Session, upstream: &mut pingora_http::RequestHeader, ctx: &mut RequestCtx) -> Result<()> {
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut pingora_http::RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
         if let Some(rewrite) = &ctx.rewrite {
             let uri = rewrite.parse::<http::Uri>().map_err(|_| http_status(400, "unparsable normalised path"))?;
             upstream.set_uri(uri);

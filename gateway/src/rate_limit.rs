@@ -139,7 +139,8 @@ impl Denied {
 
     /// `RateLimit-Policy` value (draft-ietf-httpapi-ratelimit-headers): quota and window.
     pub fn policy_header(&self) -> String {
-        let window = (self.limit.rate.period.as_secs_f64() * f64::from(self.limit.burst()) / f64::from(self.limit.rate.count)).ceil().max(1.0);
+        let window =
+            (self.limit.rate.period.as_secs_f64() * f64::from(self.limit.burst()) / f64::from(self.limit.rate.count)).ceil().max(1.0);
         format!("\"{}\";q={};w={}", self.scope.as_str(), self.limit.burst(), window as u64)
     }
 
@@ -178,9 +179,7 @@ impl RateLimits {
         let mut by_definition = HashMap::new();
         let mut get = |id: String, limit: Limit, keyed: bool| -> Arc<Limiter> {
             let def = format!("{id}|{limit:?}|{keyed}|{cap}");
-            let l = previous
-                .and_then(|p| p.by_definition.get(&def).cloned())
-                .unwrap_or_else(|| Arc::new(Limiter::new(limit, keyed, cap)));
+            let l = previous.and_then(|p| p.by_definition.get(&def).cloned()).unwrap_or_else(|| Arc::new(Limiter::new(limit, keyed, cap)));
             by_definition.insert(def, l.clone());
             l
         };

@@ -27,11 +27,11 @@ impl Router {
                 }
             }
         }
-        let by_longest = |v: &mut Vec<(String, usize)>| v.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        let by_longest = |v: &mut Vec<(String, usize)>| v.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
         exact.values_mut().for_each(by_longest);
         let mut wildcard: Vec<_> = wildcard.into_iter().collect();
         wildcard.iter_mut().for_each(|(_, v)| by_longest(v));
-        wildcard.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        wildcard.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
         Router { exact, wildcard }
     }
 

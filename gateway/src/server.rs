@@ -14,10 +14,10 @@ use govgate_policies::Policy;
 use pingora_core::listeners::tls::TlsSettings;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
-use std::sync::atomic::Ordering;
 use pingora_core::services::background::{background_service, BackgroundService};
 use pingora_core::services::listening::Service;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,11 +48,8 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
         .listeners
         .iter()
         .map(|l| {
-            let redirect_to_port = l
-                .redirect_to
-                .as_ref()
-                .and_then(|t| policy.listeners.iter().find(|o| &o.name == t))
-                .map(|o| o.address.port());
+            let redirect_to_port =
+                l.redirect_to.as_ref().and_then(|t| policy.listeners.iter().find(|o| &o.name == t)).map(|o| o.address.port());
             (l.address, ListenerInfo { name: l.name.clone(), https: l.tls, redirect_to_port })
         })
         .collect();
@@ -102,7 +99,9 @@ struct DrainOnTerm {
 impl ShutdownSignalWatch for DrainOnTerm {
     async fn recv(&self) -> ShutdownSignal {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::quit())) else {
+        let (Ok(mut term), Ok(mut int), Ok(mut quit)) =
+            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::quit()))
+        else {
             tracing::error!("cannot listen for shutdown signals");
             return std::future::pending().await;
         };

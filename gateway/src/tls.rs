@@ -2,7 +2,9 @@
 //! certificate for every app host, localhost and the loopback addresses, re-issued whenever
 //! the host list changes. Production deployments give their own files instead.
 
-use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -66,11 +66,7 @@ fn render(errors: &[PolicyError]) -> String {
         out.push_str(&e.to_string());
         out.push('\n');
     }
-    out.push_str(&format!(
-        "{} error{} in policy",
-        errors.len(),
-        if errors.len() == 1 { "" } else { "s" }
-    ));
+    out.push_str(&format!("{} error{} in policy", errors.len(), if errors.len() == 1 { "" } else { "s" }));
     out
 }
 

@@ -30,8 +30,8 @@ pub fn load(path: &Path) -> Result<Policy, LoadError> {
 
 /// Parses and validates policy text; `path` is used for error messages and relative paths.
 pub fn parse(text: &str, path: &Path) -> Result<Policy, LoadError> {
-    let mut policy: Policy = toml::from_str(text)
-        .map_err(|e| LoadError::Invalid(vec![PolicyError::at(path, text, e.span(), e.message().trim())]))?;
+    let mut policy: Policy =
+        toml::from_str(text).map_err(|e| LoadError::Invalid(vec![PolicyError::at(path, text, e.span(), e.message().trim())]))?;
     policy.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     if policy.base_dir.as_os_str().is_empty() {
         policy.base_dir = ".".into();
@@ -106,7 +106,8 @@ upstreams = ["127.0.0.1:9001"]
 
     #[test]
     fn bad_value_is_reported_at_its_line() {
-        let text = MINIMAL.replace("upstreams = [\"127.0.0.1:9001\"]", "upstreams = [\"127.0.0.1:9001\"]\nrate_limit = { rate = \"5/fortnight\" }");
+        let text = MINIMAL
+            .replace("upstreams = [\"127.0.0.1:9001\"]", "upstreams = [\"127.0.0.1:9001\"]\nrate_limit = { rate = \"5/fortnight\" }");
         let e = errors(&text);
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].line, 10, "{}", e[0]);
@@ -123,9 +124,7 @@ upstreams = ["127.0.0.1:9001"]
 
     #[test]
     fn cross_field_problems_point_at_the_offending_value() {
-        let text = format!(
-            "{MINIMAL}\n[[apps]]\nname = \"shebao\"\nhosts = [\"shebao.gov.cn\"]\nupstreams = [\"127.0.0.1:9002\"]\n"
-        );
+        let text = format!("{MINIMAL}\n[[apps]]\nname = \"shebao\"\nhosts = [\"shebao.gov.cn\"]\nupstreams = [\"127.0.0.1:9002\"]\n");
         let e = errors(&text);
         assert_eq!(e.len(), 2, "{e:?}");
         assert!(e[0].message.contains("used twice"));

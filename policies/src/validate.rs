@@ -45,7 +45,10 @@ fn check_server(policy: &Policy, out: &mut Vec<Problem>) {
     }
     let l = &policy.limits;
     if l.max_header_count == 0 || l.max_header_bytes.0 < 256 || l.max_uri_bytes.0 < 16 {
-        out.push(problem(vec![N("limits")], "limits are too small to carry any request (max_header_count ≥ 1, max_header_bytes ≥ 256, max_uri_bytes ≥ 16)"));
+        out.push(problem(
+            vec![N("limits")],
+            "limits are too small to carry any request (max_header_count ≥ 1, max_header_bytes ≥ 256, max_uri_bytes ≥ 16)",
+        ));
     }
 }
 
@@ -152,7 +155,10 @@ fn check_apps(policy: &Policy, out: &mut Vec<Problem>) {
                 out.push(problem(vec![N("apps"), I(i), N("health_check"), N("path")], "the health-check path must start with '/'"));
             }
             if hc.interval.0.as_millis() < 100 {
-                out.push(problem(vec![N("apps"), I(i), N("health_check"), N("interval")], "the health-check interval must be at least 100ms"));
+                out.push(problem(
+                    vec![N("apps"), I(i), N("health_check"), N("interval")],
+                    "the health-check interval must be at least 100ms",
+                ));
             }
         }
         check_headers(&app.security_headers, at("security_headers"), out);

@@ -81,9 +81,8 @@ impl FromStr for ByteSize {
         let t = s.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("invalid size {s:?}: expected a number with an optional unit (B, KiB, MiB, GiB, kB, MB)"))?;
+        let n: u64 =
+            num.parse().map_err(|_| format!("invalid size {s:?}: expected a number with an optional unit (B, KiB, MiB, GiB, kB, MB)"))?;
         let mult: u64 = match unit.trim() {
             "" | "B" => 1,
             "KiB" | "K" => 1 << 10,
@@ -106,9 +105,7 @@ pub struct Dur(pub Duration);
 impl TryFrom<String> for Dur {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        humantime::parse_duration(&s)
-            .map(Dur)
-            .map_err(|e| format!("invalid duration {s:?}: {e} (write e.g. \"500ms\", \"10s\", \"5m\")"))
+        humantime::parse_duration(&s).map(Dur).map_err(|e| format!("invalid duration {s:?}: {e} (write e.g. \"500ms\", \"10s\", \"5m\")"))
     }
 }
 
@@ -139,9 +136,8 @@ impl TryFrom<String> for HostPattern {
     fn try_from(s: String) -> Result<Self, String> {
         let lower = s.trim().to_ascii_lowercase();
         let name = lower.strip_prefix("*.").unwrap_or(&lower);
-        let valid_label = |l: &str| {
-            !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !l.starts_with('-')
-        };
+        let valid_label =
+            |l: &str| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !l.starts_with('-');
         if name.is_empty() || name.len() > 253 || !name.split('.').all(valid_label) {
             return Err(format!(
                 "invalid host {s:?}: expected a DNS name such as \"shebao.gov.cn\" or a wildcard such as \"*.gov.cn\" (no port, no scheme)"

@@ -26,7 +26,8 @@ fn check_names_the_file_line_and_column_of_each_error() {
     assert!(err.contains("9 | rate_limit = { rate = \"10/fortnight\" }"), "{err}");
 
     // A cross-field error points at the value it is about.
-    let dup = BROKEN.replace("rate_limit = { rate = \"10/fortnight\" }", "") + "\n[[apps]]\nname = \"shebao\"\nhosts = [\"x.gov.cn\"]\nupstreams = [\"127.0.0.1:9002\"]\n";
+    let dup = BROKEN.replace("rate_limit = { rate = \"10/fortnight\" }", "")
+        + "\n[[apps]]\nname = \"shebao\"\nhosts = [\"x.gov.cn\"]\nupstreams = [\"127.0.0.1:9002\"]\n";
     std::fs::write(&path, dup).unwrap();
     let out = Command::new(binary()).args(["check", "--config"]).arg(&path).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

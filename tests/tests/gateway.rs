@@ -16,7 +16,9 @@ async fn get(gw: &Gateway, host: &str, path: &str) -> reqwest::Response {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxies_by_host_and_path_prefix() {
     let (portal, api, other) = (Upstream::start("portal").await, Upstream::start("api").await, Upstream::start("other").await);
-    let policy = app("portal", "shebao.test", "\"/\"", &[&portal]) + &app("api", "shebao.test", "\"/api\"", &[&api]) + &app("tax", "tax.test", "\"/\"", &[&other]);
+    let policy = app("portal", "shebao.test", "\"/\"", &[&portal])
+        + &app("api", "shebao.test", "\"/api\"", &[&api])
+        + &app("tax", "tax.test", "\"/\"", &[&other]);
     let gw = Gateway::start(&policy);
 
     let body = |r: reqwest::Response| async move { r.text().await.unwrap() };
@@ -34,7 +36,8 @@ async fn proxies_by_host_and_path_prefix() {
     assert!(page.contains("页面不存在"));
 
     // Path traversal is resolved before routing: the app that serves /api sees /api/secret.
-    let (status, _, body) = raw(gw.http_port, b"GET /public/../api/secret HTTP/1.1\r\nHost: shebao.test\r\nConnection: close\r\n\r\n").await;
+    let (status, _, body) =
+        raw(gw.http_port, b"GET /public/../api/secret HTTP/1.1\r\nHost: shebao.test\r\nConnection: close\r\n\r\n").await;
     assert_eq!(status, 200);
     assert_eq!(body, "upstream=api path=/api/secret");
     let (status, _, _) = raw(gw.http_port, b"GET /../../etc/passwd HTTP/1.1\r\nHost: shebao.test\r\nConnection: close\r\n\r\n").await;
@@ -73,7 +76,8 @@ async fn balances_over_two_upstreams_and_fails_over_when_one_stops() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_checks_take_a_dead_upstream_out() {
     let (a, b) = (Upstream::start("a").await, Upstream::start("b").await);
-    let policy = app("shebao", "shebao.test", "\"/\"", &[&a, &b]) + "health_check = { kind = \"http\", path = \"/healthz\", interval = \"200ms\" }\n";
+    let policy = app("shebao", "shebao.test", "\"/\"", &[&a, &b])
+        + "health_check = { kind = \"http\", path = \"/healthz\", interval = \"200ms\" }\n";
     let gw = Gateway::start(&policy);
     b.stop();
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -97,7 +101,14 @@ async fn rate_limit_answers_429_with_retry_and_ratelimit_headers() {
     for i in 0..5 {
         assert_eq!(get(&gw, "shebao.test", "/").await.status(), 200, "request {i} is within the burst");
     }
-    let r = client().get(gw.url("/")).header("host", "shebao.test").header("accept", "application/json").header("accept-language", "en").send().await.unwrap();
+    let r = client()
+        .get(gw.url("/"))
+        .header("host", "shebao.test")
+        .header("accept", "application/json")
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 429);
     let h = r.headers().clone();
     let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
@@ -239,7 +250,6 @@ async fn tls_handshake_with_the_generated_ca() {
     // A client that does not trust the CA is refused by the handshake.
     let untrusting = reqwest::Client::builder().no_proxy().resolve("shebao.test", ([127, 0, 0, 1], gw.https_port).into()).build().unwrap();
     assert!(untrusting.get(format!("https://shebao.test:{}/", gw.https_port)).send().await.is_err());
-
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,7 +325,8 @@ async fn sigterm_lets_in_flight_requests_finish() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_are_cut_off() {
     let up = Upstream::start("up").await;
-    let policy = "[limits]\nheader_timeout = \"1s\"\nbody_timeout = \"1s\"\nidle_timeout = \"5s\"\n".to_string() + &app("shebao", "shebao.test", "\"/\"", &[&up]);
+    let policy = "[limits]\nheader_timeout = \"1s\"\nbody_timeout = \"1s\"\nidle_timeout = \"5s\"\n".to_string()
+        + &app("shebao", "shebao.test", "\"/\"", &[&up]);
     let gw = Gateway::start(&policy);
     let port = gw.http_port;
     // Slowloris: one header byte every 300 ms never completes the head within 1 s.
@@ -391,7 +402,9 @@ async fn personal_data_is_masked_in_the_access_log() {
     assert!(!raw_log.contains("11010119900307123X") && !raw_log.contains("13812345678"), "{raw_log}");
     let line = gw.access_log().into_iter().find(|l| l["app"] == "shebao").expect("an access-log line");
     assert_eq!(line["path"], "/query?id=110101********123X&phone=138****5678");
-    for field in ["request_id", "client_ip", "method", "host", "status", "upstream", "duration_ms", "bytes_sent", "rate_limited", "timestamp"] {
+    for field in
+        ["request_id", "client_ip", "method", "host", "status", "upstream", "duration_ms", "bytes_sent", "rate_limited", "timestamp"]
+    {
         assert!(line.get(field).is_some(), "access log lacks {field}: {line}");
     }
 }
