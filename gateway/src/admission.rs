@@ -54,7 +54,8 @@ pub fn request_host(req: &RequestHeader) -> Option<&str> {
 }
 
 /// Decides what to do with a request. `raw_head` is the HTTP/1 head as received, needed to
-/// see framing headers the parser already dropped (pass `None` for HTTP/2).
+/// see framing headers the parser already dropped; the caller passes it when the request has
+/// `Transfer-Encoding` (`None` otherwise, and for HTTP/2).
 pub fn admit(state: &GatewayState, listener: &ListenerInfo, req: &RequestHeader, raw_head: Option<&[u8]>, client_ip: IpAddr) -> Admission {
     let framing = match raw_head {
         Some(raw) if req.headers.contains_key(http::header::TRANSFER_ENCODING) => {

@@ -100,44 +100,33 @@ fn text(status: u16) -> Text {
 
 /// Language preference from `Accept-Language`: English only when it is preferred over Chinese.
 pub fn prefers_english(headers: &HeaderMap) -> bool {
-    let Some(v) = headers.get(http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let (mut zh, mut en) = (0.0f32, 0.0f32);
-    for part in v.split(',') {
-        let mut it = part.split(';');
-        let tag = it.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = quality(it);
-        if tag == "zh" || tag.starts_with("zh-") {
-            zh = zh.max(q);
-        } else if tag == "en" || tag.starts_with("en-") {
-            en = en.max(q);
-        }
-    }
-    en > zh
+    let is = |lang: &'static str| move |tag: &str| tag == lang || tag.strip_prefix(lang).is_some_and(|r| r.starts_with('-'));
+    prefers(headers, http::header::ACCEPT_LANGUAGE, is("en"), is("zh"))
 }
 
 /// JSON when `Accept` ranks `application/json` above `text/html`.
 pub fn prefers_json(headers: &HeaderMap) -> bool {
-    let Some(v) = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let (mut json, mut html) = (0.0f32, 0.0f32);
-    for part in v.split(',') {
-        let mut it = part.split(';');
-        let media = it.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = quality(it);
-        match media.as_str() {
-            "application/json" | "application/problem+json" => json = json.max(q),
-            "text/html" => html = html.max(q),
-            _ => {}
-        }
-    }
-    json > html
+    prefers(headers, http::header::ACCEPT, |m| m == "application/json" || m == "application/problem+json", |m| m == "text/html")
 }
 
-fn quality<'a>(params: impl Iterator<Item = &'a str>) -> f32 {
-    params.filter_map(|p| p.trim().strip_prefix("q=")).find_map(|q| q.trim().parse::<f32>().ok()).unwrap_or(1.0).clamp(0.0, 1.0)
+/// Whether the best quality (`q=`) given to an item matching `a` beats the best given to `b`,
+/// in a header such as `Accept` or `Accept-Language`.
+fn prefers(headers: &HeaderMap, name: http::HeaderName, a: impl Fn(&str) -> bool, b: impl Fn(&str) -> bool) -> bool {
+    let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let (mut qa, mut qb) = (0.0f32, 0.0f32);
+    for part in v.split(',') {
+        let mut it = part.split(';');
+        let item = it.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = it.filter_map(|p| p.trim().strip_prefix("q=")).find_map(|q| q.trim().parse::<f32>().ok()).unwrap_or(1.0).clamp(0.0, 1.0);
+        if a(&item) {
+            qa = qa.max(q);
+        } else if b(&item) {
+            qb = qb.max(q);
+        }
+    }
+    qa > qb
 }
 
 /// Renders the page for `status` for the client that sent `request_headers`.

@@ -38,13 +38,19 @@ enum Command {
     },
 }
 
-fn init_logging() {
+/// Access-log lines are written by a background thread, off the request path; the returned
+/// guard flushes them when the process exits.
+fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
+    let (stdout, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(64 * 1024)
+        .lossy(false)
+        .finish(std::io::stdout());
     let access = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
-        .with_writer(std::io::stdout)
+        .with_writer(stdout)
         .with_filter(filter_fn(|m| m.target() == ACCESS));
     let filter = EnvFilter::try_from_env("GOVGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let diagnostics = tracing_subscriber::fmt::layer()
@@ -53,6 +59,7 @@ fn init_logging() {
         .with_filter(filter)
         .with_filter(filter_fn(|m| m.target() != ACCESS));
     tracing_subscriber::registry().with(access).with(diagnostics).init();
+    guard
 }
 
 fn main() -> ExitCode {
@@ -69,7 +76,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve { config } => {
-            init_logging();
+            let _log = init_logging();
             match govgate_gateway::server::build(&config) {
                 Ok((server, shared)) => {
                     govgate_gateway::server::run(server, shared);
@@ -82,7 +89,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Demo { config } => {
-            init_logging();
+            let _log = init_logging();
             let (mut server, shared) = match govgate_gateway::server::build(&config) {
                 Ok(s) => s,
                 Err(e) => {

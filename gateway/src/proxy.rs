@@ -177,8 +177,12 @@ impl ProxyHttp for Gateway {
             Some(id) if ctx.peer_trusted && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => id.to_string(),
             _ => new_request_id(),
         };
-        let xff = session.req_header().headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-        let client_ip = state.trusted.client_ip(peer, xff.collect::<Vec<_>>().into_iter());
+        let client_ip = if ctx.peer_trusted {
+            let xff = session.req_header().headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+            state.trusted.client_ip(peer, xff)
+        } else {
+            peer
+        };
         ctx.client_ip = Some(client_ip);
         ctx.state = Some(state.clone());
 
@@ -191,7 +195,11 @@ impl ProxyHttp for Gateway {
         }
         session.set_read_timeout(Some(limits.idle_timeout.0));
 
-        let raw_head = session.as_downstream().as_http1().map(|h1| h1.get_headers_raw_bytes());
+        // pingora drops Content-Length when Transfer-Encoding is present: look at the raw head.
+        let raw_head = match session.req_header().headers.contains_key(http::header::TRANSFER_ENCODING) {
+            true => session.as_downstream().as_http1().map(|h1| h1.get_headers_raw_bytes()),
+            false => None,
+        };
         match admission::admit(&state, self.listener(ctx), session.req_header(), raw_head.as_deref(), client_ip) {
             Admission::Refuse(r) => self.refuse(session, ctx, r).await,
             Admission::Redirect { location } => {

@@ -1,0 +1,3 @@
+//! # govgate-waf
+//!
+//! The attack-filtering engine (issue: "Attack filtering"). Being written.
