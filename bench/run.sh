@@ -8,8 +8,8 @@
 # Environment (defaults in brackets):
 #   GOVGATE_BIN      use this govgate binary instead of building one [cargo build --release]
 #   DURATION         seconds of each measured wrk run [10]
-#   WARMUP           seconds of the warm-up run before the measured runs of each proxy [3]
-#   ROUNDS           measured runs per proxy; the median is reported [3]
+#   WARMUP           seconds of the warm-up run before each measured run [3]
+#   ROUNDS           measured runs per proxy, interleaved; the median is reported [3]
 #   CONNECTIONS      wrk connections [32]
 #   WRK_THREADS      wrk threads, the same for all proxies [2]
 #   TARGETS          which proxies to run, in order ["gateway-plain gateway-ratelimit nginx"]
@@ -20,6 +20,12 @@
 #   PORT_BASE        first of the loopback ports used: upstream = PORT_BASE, proxies = +11..+13,
 #                    gateway admin listeners = +21,+22 [18700]
 #   KEEP_TMP=1       keep the temp dir (configs, logs, raw wrk output) after the run
+#   QUIET_MAX, QUIET_WAIT
+#                    before each run, wait up to QUIET_WAIT s [300] until the machine is less
+#                    than QUIET_MAX % busy [15] with other work (shared machines, builds)
+#   FOREIGN_MAX, RETRIES
+#                    a measured run during which other processes used more than FOREIGN_MAX %
+#                    of the CPUs [10] is repeated, up to RETRIES attempts in all [3]
 #
 # Every process the script starts is stopped on exit. It fails if a port is already in use,
 # a process does not come up, a proxy does not answer "hello" through to the upstream, or any
@@ -257,56 +263,151 @@ run_wrk() {
     }
 }
 
-declare -A RPS P99
-for t in $TARGETS; do
-    dir="$TMP/$t"
+# proc_cpu PID : CPU ticks used so far by PID and its child processes (nginx workers).
+proc_cpu() {
+    local total=0 p f
+    for p in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
+        f=$(cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null) || continue
+        total=$((total + ${f% *} + ${f#* }))
+    done
+    echo "$total"
+}
+
+# stat_ticks : "TOTAL IDLE" CPU ticks of the whole machine so far (idle includes iowait).
+stat_ticks() { head -1 /proc/stat | awk '{ t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6 }'; }
+
+# cpu_busy : percentage of all CPUs busy during the next second (anything: other users too).
+cpu_busy() {
+    local a b
+    read -r -a a < <(head -1 /proc/stat)
+    sleep 1
+    read -r -a b < <(head -1 /proc/stat)
+    awk -v a="${a[*]}" -v b="${b[*]}" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " "); t = 0;
+        for (i = 2; i <= n; i++) t += y[i] - x[i];
+        idle = (y[5] - x[5]) + (y[6] - x[6]);
+        printf "%.0f", (t > 0) ? 100 * (t - idle) / t : 0 }'
+}
+
+# wait_quiet : the machine may be shared; wait (up to QUIET_WAIT s) until it is idle
+# (< QUIET_MAX % busy) before measuring, so that a compile elsewhere does not skew one proxy.
+QUIET_MAX=${QUIET_MAX:-15}
+FOREIGN_MAX=${FOREIGN_MAX:-10}
+RETRIES=${RETRIES:-3}
+QUIET_WAIT=${QUIET_WAIT:-300}
+NOISY=0
+wait_quiet() {
+    local waited=0 busy
+    while :; do
+        busy=$(cpu_busy)
+        ((busy < QUIET_MAX)) && return 0
+        if ((waited >= QUIET_WAIT)); then
+            log "warning: the machine is still ${busy}% busy with other work; measuring anyway (figures are noisy)"
+            NOISY=1
+            return 0
+        fi
+        ((waited == 0)) && log "machine is ${busy}% busy with other work (e.g. a build); waiting up to ${QUIET_WAIT}s for it to calm down"
+        waited=$((waited + 5))
+        sleep 4
+    done
+}
+
+start_target() {
+    local t=$1 dir="$TMP/$1"
     if [[ $t == nginx ]]; then
-        prepare_nginx
         start "$t" "$dir/stderr.log" nginx -p "$dir" -c "$dir/nginx.conf"
     else
-        prepare_gateway "$t"
         start "$t" "$dir/stderr.log" env GOVGATE_LOG=warn "$BIN" serve --config "$dir/policy.toml"
     fi
-    pid=$STARTED_PID
-    wait_up "$t" "$pid" "${PORT[$t]}" "$dir/stderr.log"
+    wait_up "$t" "$STARTED_PID" "${PORT[$t]}" "$dir/stderr.log"
+}
 
-    log "$t: warm-up ${WARMUP}s"
-    run_wrk "$dir/warmup.txt" "$WARMUP" "${PORT[$t]}"
-    rps_list=() p99_list=()
-    for r in $(seq "$ROUNDS"); do
+stop_target() {
+    local pid=$1 p remaining=()
+    stop_pid "$pid"
+    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || remaining+=("$p"); done
+    PIDS=("${remaining[@]}")
+}
+
+for t in $TARGETS; do
+    if [[ $t == nginx ]]; then prepare_nginx; else prepare_gateway "$t"; fi
+done
+
+# Rounds are interleaved (plain, ratelimit, nginx, plain, ...) and each proxy runs alone:
+# started, warmed up, measured, stopped. Slow drifts of the machine then hit all three alike.
+declare -A RPS P99 CPU RPS_ALL P99_ALL CPU_ALL
+TICK=$(getconf CLK_TCK)
+for r in $(seq "$ROUNDS"); do
+    for t in $TARGETS; do
+        dir="$TMP/$t"
         out="$dir/wrk-$r.txt"
-        run_wrk "$out" "$DURATION" "${PORT[$t]}"
-        kill -0 "$pid" 2>/dev/null || { tail -n 30 "$dir/stderr.log" >&2; die "$t died during the run"; }
+        attempt=0
+        while :; do
+            attempt=$((attempt + 1))
+            start_target "$t"
+            pid=$STARTED_PID
+            wait_quiet
+            run_wrk "$dir/warmup-$r.txt" "$WARMUP" "${PORT[$t]}"
+            read -r tot0 idle0 < <(stat_ticks)
+            cpu0=$(proc_cpu "$pid")
+            up0=$(proc_cpu "$UPSTREAM_PID")
+            # The subshell reports the CPU ticks its child (wrk) used: cutime + cstime.
+            wrk_ticks=$(
+                run_wrk "$out" "$DURATION" "${PORT[$t]}"
+                f=$(cut -d' ' -f16,17 "/proc/$BASHPID/stat")
+                echo $((${f% *} + ${f#* }))
+            )
+            cpu1=$(proc_cpu "$pid")
+            up1=$(proc_cpu "$UPSTREAM_PID")
+            read -r tot1 idle1 < <(stat_ticks)
+            kill -0 "$pid" 2>/dev/null || { tail -n 30 "$dir/stderr.log" >&2; die "$t died during the run"; }
+            stop_target "$pid"
+            # CPU used by anything but wrk, the upstream and this proxy during the run, in % of
+            # the machine (kernel threads such as ksoftirqd count here too: a few % is normal).
+            foreign=$(awk -v b=$(((tot1 - tot0) - (idle1 - idle0))) -v all=$((tot1 - tot0)) \
+                -v ours=$((cpu1 - cpu0 + up1 - up0 + wrk_ticks)) 'BEGIN { printf "%.0f", (all > 0) ? 100 * (b - ours) / all : 0 }')
+            if ((foreign > FOREIGN_MAX)); then
+                if ((attempt < RETRIES)); then
+                    log "round $r $t: other work took ${foreign}% of the CPUs during the run; repeating it"
+                    continue
+                fi
+                log "round $r $t: other work took ${foreign}% of the CPUs during the run; keeping it after $RETRIES attempts (noisy)"
+                NOISY=1
+            fi
+            break
+        done
         if grep -q 'Non-2xx or 3xx responses' "$out"; then
             cat "$out" >&2
             die "$t answered non-2xx responses (a rate limit fired, or the upstream failed): figures invalid"
         fi
-        grep -q 'Socket errors' "$out" && log "$t: warning: $(grep 'Socket errors' "$out" | sed 's/^ *//')"
+        if grep -q 'Socket errors' "$out"; then log "$t: warning: $(grep 'Socket errors' "$out" | sed 's/^ *//')"; fi
         rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
         p99raw=$(awk '/Latency Distribution/ { d = 1 } d && $1 == "99%" { print $2; exit }' "$out")
         [[ -n "$rps" && -n "$p99raw" ]] || { cat "$out" >&2; die "could not parse wrk output for $t"; }
         p99=$(to_ms "$p99raw")
-        log "$t: round $r: $rps req/s, p99 $p99 ms"
-        rps_list+=("$rps") p99_list+=("$p99")
+        # CPU time the proxy itself used per request (all its threads/workers), in microseconds.
+        cpu_us=$(awk -v c=$((cpu1 - cpu0)) -v tick="$TICK" -v rps="$rps" -v d="$DURATION" 'BEGIN { printf "%.1f", (rps > 0) ? c / tick / (rps * d) * 1e6 : 0 }')
+        log "round $r/$ROUNDS $t: $rps req/s, p99 $p99 ms, proxy CPU $cpu_us us/request, other load ${foreign}%"
+        RPS_ALL[$t]+="$rps " P99_ALL[$t]+="$p99 " CPU_ALL[$t]+="$cpu_us "
     done
-    RPS[$t]=$(median "${rps_list[@]}")
-    P99[$t]=$(median "${p99_list[@]}")
-
-    stop_pid "$pid"
-    # keep PIDS to what is still running
-    remaining=()
-    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || remaining+=("$p"); done
-    PIDS=("${remaining[@]}")
+done
+for t in $TARGETS; do
+    # shellcheck disable=SC2086 # word splitting wanted
+    RPS[$t]=$(median ${RPS_ALL[$t]})
+    # shellcheck disable=SC2086
+    P99[$t]=$(median ${P99_ALL[$t]})
+    # shellcheck disable=SC2086
+    CPU[$t]=$(median ${CPU_ALL[$t]})
 done
 
 # --- report -----------------------------------------------------------------------------------
 ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "NaN" }'; }
 
 echo
-echo "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency; median of $ROUNDS run(s) after a ${WARMUP}s warm-up; $(nproc) cores"
-printf '%-20s %12s %10s\n' name requests/s "p99 ms"
+echo "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency; median of $ROUNDS interleaved round(s), each after a ${WARMUP}s warm-up; $(nproc) cores"
+printf '%-20s %12s %10s %16s\n' name requests/s "p99 ms" "proxy CPU us/req"
 for t in $TARGETS; do
-    printf '%-20s %12.0f %10.3f\n' "$t" "${RPS[$t]}" "${P99[$t]}"
+    printf '%-20s %12.0f %10.3f %16.1f\n' "$t" "${RPS[$t]}" "${P99[$t]}" "${CPU[$t]}"
 done
 if [[ -n "${RPS[nginx]:-}" ]]; then
     [[ -n "${RPS[gateway-plain]:-}" ]] && printf '%-34s %s\n' "ratio gateway-plain/nginx" "$(ratio "${RPS[gateway-plain]}" "${RPS[nginx]}")"
@@ -316,6 +417,7 @@ if [[ -n "${RPS[nginx]:-}" && -n "${RPS[gateway-ratelimit]:-}" ]]; then
     met=$(awk -v r="$(ratio "${RPS[gateway-ratelimit]}" "${RPS[nginx]}")" -v p="${P99[gateway-ratelimit]}" 'BEGIN { print (r >= 0.5 && p <= 2.0) ? "yes" : "no" }')
     echo "target (gateway-ratelimit >= 50% of nginx req/s and p99 <= 2 ms): $met"
 fi
+((NOISY == 0)) || echo "WARNING: other work was running on the machine during some runs; the figures are noisy"
 printf 'BENCH gateway_plain_rps=%s gateway_rl_rps=%s nginx_rps=%s ratio_plain=%s ratio_rl=%s p99_plain_ms=%s p99_rl_ms=%s p99_nginx_ms=%s\n' \
     "${RPS[gateway-plain]:-NaN}" "${RPS[gateway-ratelimit]:-NaN}" "${RPS[nginx]:-NaN}" \
     "$(ratio "${RPS[gateway-plain]:-0}" "${RPS[nginx]:-0}")" "$(ratio "${RPS[gateway-ratelimit]:-0}" "${RPS[nginx]:-0}")" \

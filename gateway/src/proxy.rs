@@ -30,7 +30,8 @@ pub struct RequestCtx {
     pub request_id: String,
     started: Instant,
     listener: usize,
-    state: Option<Arc<GatewayState>>,
+    /// The policy in force when the request arrived; a reload does not change it mid-request.
+    state: Arc<GatewayState>,
     client_ip: Option<IpAddr>,
     peer_ip: Option<IpAddr>,
     peer_trusted: bool,
@@ -97,10 +98,9 @@ impl Gateway {
     }
 
     fn security_headers<'a>(&self, ctx: &'a RequestCtx) -> &'a SecurityHeaders {
-        let state = ctx.state.as_deref().expect("state is set first in request_filter");
         match ctx.app {
-            Some(i) => &state.apps[i].security_headers,
-            None => &state.default_headers,
+            Some(i) => &ctx.state.apps[i].security_headers,
+            None => &ctx.state.default_headers,
         }
     }
 
@@ -110,8 +110,8 @@ impl Gateway {
         let mut extra = Vec::new();
         if let Some(d) = &r.rate_limit {
             ctx.rate_limited = true;
-            let app = r.app.and_then(|i| ctx.state.as_ref().map(|s| s.apps[i].name.clone())).unwrap_or_else(|| "-".into());
-            self.shared.metrics.rate_limited.with_label_values(&[app.as_str(), d.scope.as_str()]).inc();
+            let app = r.app.map(|i| ctx.state.apps[i].name.as_str()).unwrap_or("-");
+            self.shared.metrics.rate_limited.with_label_values(&[app, d.scope.as_str()]).inc();
             extra.push(("retry-after", d.retry_after_secs().to_string()));
             extra.push(("ratelimit-policy", d.policy_header()));
             extra.push(("ratelimit", d.limit_header()));
@@ -140,7 +140,7 @@ impl ProxyHttp for Gateway {
             request_id: String::new(),
             started: Instant::now(),
             listener: 0,
-            state: None,
+            state: self.shared.state.load_full(),
             client_ip: None,
             peer_ip: None,
             peer_trusted: false,
@@ -168,7 +168,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let state = self.shared.state.load_full();
+        let state = ctx.state.clone();
         ctx.listener = self.listener_index(session);
         let peer = peer_ip(session);
         ctx.peer_ip = Some(peer);
@@ -184,7 +184,6 @@ impl ProxyHttp for Gateway {
             peer
         };
         ctx.client_ip = Some(client_ip);
-        ctx.state = Some(state.clone());
 
         ctx._in_flight = Some(InFlight::enter(&self.shared));
         let limits = &state.policy.limits;
@@ -239,7 +238,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
-        let (Some(state), Some(app)) = (ctx.state.as_ref(), ctx.app) else {
+        let (state, Some(app)) = (&ctx.state, ctx.app) else {
             return Err(http_status(500, "no app chosen"));
         };
         let app = &state.apps[app];
@@ -262,8 +261,8 @@ impl ProxyHttp for Gateway {
     }
 
     fn fail_to_connect(&self, _session: &mut Session, peer: &HttpPeer, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
-        if let (Some(state), Some(app)) = (ctx.state.as_ref(), ctx.app) {
-            let app = &state.apps[app];
+        if let Some(app) = ctx.app {
+            let app = &ctx.state.apps[app];
             self.shared.metrics.upstream_failures.with_label_values(&[app.name.as_str(), &peer.address().to_string()]).inc();
             // Nothing reached the app yet: try the next server.
             if ctx.tried.len() < app.pool.len() {
@@ -281,8 +280,12 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
         client_reused: bool,
     ) -> Box<Error> {
-        if let (Some(state), Some(app)) = (ctx.state.as_ref(), ctx.app) {
-            self.shared.metrics.upstream_failures.with_label_values(&[state.apps[app].name.as_str(), &peer.address().to_string()]).inc();
+        if let Some(app) = ctx.app {
+            self.shared
+                .metrics
+                .upstream_failures
+                .with_label_values(&[ctx.state.apps[app].name.as_str(), &peer.address().to_string()])
+                .inc();
         }
         let mut e = e.more_context(format!("upstream {peer}"));
         if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated() {
@@ -341,8 +344,7 @@ impl ProxyHttp for Gateway {
                 ErrorSource::Internal | ErrorSource::Unset => 500,
             },
         };
-        if ctx.state.is_none() {
-            ctx.state = Some(self.shared.state.load_full());
+        if ctx.request_id.is_empty() {
             ctx.listener = self.listener_index(session);
         }
         if ctx.request_id.is_empty() {
@@ -358,10 +360,7 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
-        let app = match (ctx.state.as_ref(), ctx.app) {
-            (Some(s), Some(i)) => s.apps[i].name.as_str(),
-            _ => "-",
-        };
+        let app = ctx.app.map(|i| ctx.state.apps[i].name.as_str()).unwrap_or("-");
         let req = session.req_header();
         let elapsed = ctx.started.elapsed();
         let m = &self.shared.metrics;
