@@ -26,6 +26,10 @@ pub enum Admission {
         app: usize,
         /// The normalised path and query to send upstream, when it differs from the request's.
         rewrite: Option<String>,
+        /// The body length from `Content-Length` (`None` when chunked or absent).
+        declared_len: Option<u64>,
+        /// The request has a body (a non-zero length, or chunked).
+        has_body: bool,
     },
     Redirect {
         location: String,
@@ -103,7 +107,7 @@ pub fn admit(state: &GatewayState, listener: &ListenerInfo, req: &RequestHeader,
             None => p,
         }),
     };
-    Admission::Forward { app, rewrite }
+    Admission::Forward { app, rewrite, declared_len, has_body }
 }
 
 #[cfg(test)]
@@ -161,7 +165,7 @@ upstreams = ["127.0.0.1:3"]
     fn traversal_is_routed_by_the_normalised_path() {
         let s = state("");
         match admit(&s, &plain(), &req("/public/../admin/users?x=1", &[]), None, IP) {
-            Admission::Forward { app, rewrite } => {
+            Admission::Forward { app, rewrite, .. } => {
                 assert_eq!(s.apps[app].name, "admin");
                 assert_eq!(rewrite.as_deref(), Some("/admin/users?x=1"));
             }

@@ -7,7 +7,8 @@
 //! ```text
 //! client ─TLS─▶ slow_client (head deadline)
 //!            ─▶ request_filter: framing · limits · path · routing · client_ip · rate_limit
-//!                               headers::strip_reserved        (refusals: error_page)
+//!                               body_prefetch · waf (CRS; attack_log) · headers::strip_reserved
+//!                               (refusals: error_page)
 //!            ─▶ upstream_peer:  upstreams (load balancing, health, failover)
 //!            ─▶ upstream_request_filter: headers::set_forwarding
 //!            ─▶ response_filter: security headers, hide upstream identity
@@ -20,6 +21,8 @@
 pub mod access_log;
 pub mod admin;
 pub mod admission;
+pub mod attack_log;
+pub mod body_prefetch;
 pub mod client_ip;
 pub mod demo;
 pub mod error_page;
@@ -37,3 +40,4 @@ pub mod slow_client;
 pub mod state;
 pub mod tls;
 pub mod upstreams;
+pub mod waf;

@@ -125,10 +125,14 @@ Try:
   for i in $(seq 100); do curl -s -o /dev/null -w '%{{http_code}} ' http://tax.localhost:{http}/; done  # 429 after the burst
   curl -si http://shebao.localhost:{http}/nothing/../login -H 'Accept: application/json'   # normalised path, then 5/min
   curl -si http://nowhere.localhost:{http}/ -H 'Accept-Language: en'                     # 404 page with incident id
+  curl -si "http://shebao.localhost:{http}/apply?id=1'%20OR%20'1'='1" | head -1          # 403 from the WAF (CRS)
+  curl -s "http://tax.localhost:{http}/?q=<script>alert(1)</script>" >/dev/null          # passes: tax is detect-only
+  tail -n 2 {events}                                                                         # the attack events
   curl --cacert {ca} https://shebao.localhost:{https}/
 
 Access log lines (JSON) go to stdout; press Ctrl-C to stop.
 "#,
-        ca = ca.display()
+        ca = ca.display(),
+        events = policy.data_dir().join("attack-events.jsonl").display(),
     );
 }

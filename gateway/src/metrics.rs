@@ -12,6 +12,7 @@ pub struct Metrics {
     pub refused: IntCounterVec,
     pub slow_clients: IntCounterVec,
     pub reloads: IntCounterVec,
+    pub waf_events: IntCounterVec,
     pub tracked_clients: IntGauge,
 }
 
@@ -29,6 +30,7 @@ impl Metrics {
         let refused = counter("refused_total", "Requests refused before routing, by reason", &["reason"]);
         let slow_clients = counter("slow_clients_total", "Connections closed for sending too slowly", &["phase"]);
         let reloads = counter("policy_reloads_total", "Policy reloads by SIGHUP, by result", &["result"]);
+        let waf_events = counter("waf_events_total", "Requests the WAF flagged, by app and action", &["app", "action"]);
         let duration = HistogramVec::new(
             HistogramOpts::new("request_duration_seconds", "Time from request head to the end of the response")
                 .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
@@ -39,7 +41,18 @@ impl Metrics {
         let tracked_clients =
             IntGauge::new("rate_limit_tracked_clients", "Client addresses held by rate limiters").expect("static metric definition");
         registry.register(Box::new(tracked_clients.clone())).expect("metric registered once");
-        Metrics { registry, requests, duration, upstream_failures, rate_limited, refused, slow_clients, reloads, tracked_clients }
+        Metrics {
+            registry,
+            requests,
+            duration,
+            upstream_failures,
+            rate_limited,
+            refused,
+            slow_clients,
+            reloads,
+            waf_events,
+            tracked_clients,
+        }
     }
 
     /// The text exposition format.

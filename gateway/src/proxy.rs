@@ -3,12 +3,15 @@
 
 use crate::access_log::{self, AccessRecord};
 use crate::admission::{self, Admission, ListenerInfo, Refusal};
+use crate::body_prefetch::{self, Prefetched};
 use crate::error_page;
 use crate::headers::{self, Forwarding, SecurityHeaders};
 use crate::slow_client::HeadRead;
 use crate::state::{GatewayState, InFlight, Shared};
+use crate::waf::{self, AppWaf};
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use govgate_policies::OversizedBody;
 use pingora_core::prelude::HttpPeer;
 use pingora_core::upstreams::peer::Peer;
 use pingora_core::{Error, ErrorSource, ErrorType, Result};
@@ -43,6 +46,7 @@ pub struct RequestCtx {
     body_bytes: u64,
     max_body: u64,
     body_deadline: Option<Instant>,
+    prefetched: Option<Prefetched>,
     _in_flight: Option<InFlight>,
 }
 
@@ -95,6 +99,57 @@ impl Gateway {
         session.write_response_header(Box::new(resp), false).await?;
         let body = if session.req_header().method == http::Method::HEAD { None } else { Some(Bytes::from(page.body)) };
         session.write_response_body(body, true).await
+    }
+
+    /// Reads the body ahead (up to the WAF's limit) and runs the WAF on the request. Returns
+    /// whether a response was sent (the request was refused).
+    async fn waf_check(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        waf: &AppWaf,
+        declared: Option<u64>,
+        has_body: bool,
+    ) -> Result<bool> {
+        let limit = waf.body_limit;
+        let reject_oversized = waf.oversized == OversizedBody::Reject;
+        if has_body {
+            if reject_oversized && declared.is_some_and(|n| n > limit as u64) {
+                ctx.refused = Some("waf_body_too_large");
+                self.respond(session, ctx, 413, Vec::new(), true).await?;
+                return Ok(true);
+            }
+            let remaining = ctx.body_deadline.map(|d| d.saturating_duration_since(Instant::now())).unwrap_or_default();
+            let prefetched = match tokio::time::timeout(remaining, body_prefetch::prefetch(session, limit, declared)).await {
+                Ok(p) => p?,
+                Err(_) => {
+                    ctx.refused = Some("body_timeout");
+                    self.shared.metrics.slow_clients.with_label_values(&["body"]).inc();
+                    self.respond(session, ctx, 408, Vec::new(), true).await?;
+                    return Ok(true);
+                }
+            };
+            if reject_oversized && !prefetched.complete {
+                ctx.refused = Some("waf_body_too_large");
+                self.respond(session, ctx, 413, Vec::new(), true).await?;
+                return Ok(true);
+            }
+            ctx.prefetched = Some(prefetched);
+        }
+        let app = ctx.app.map(|i| ctx.state.apps[i].name.as_str()).unwrap_or("-");
+        let cx = waf::Context { incident_id: &ctx.request_id, app, client_ip: ctx.client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)) };
+        let body = ctx.prefetched.as_ref().map(|p| p.data.clone()).unwrap_or_default();
+        let verdict = waf::inspect(waf, session.req_header(), &body, &cx);
+        if let Some(event) = &verdict.event {
+            let action = if verdict.block.is_some() { "blocked" } else { "detected" };
+            self.shared.metrics.waf_events.with_label_values(&[app, action]).inc();
+            self.shared.attacks.record(event);
+        }
+        let Some(status) = verdict.block else { return Ok(false) };
+        ctx.refused = Some("waf");
+        let body_unread = has_body && !ctx.prefetched.as_ref().is_some_and(|p| p.complete);
+        self.respond(session, ctx, status, Vec::new(), body_unread).await?;
+        Ok(true)
     }
 
     fn security_headers<'a>(&self, ctx: &'a RequestCtx) -> &'a SecurityHeaders {
@@ -152,6 +207,7 @@ impl ProxyHttp for Gateway {
             body_bytes: 0,
             max_body: u64::MAX,
             body_deadline: None,
+            prefetched: None,
             _in_flight: None,
         }
     }
@@ -210,11 +266,16 @@ impl ProxyHttp for Gateway {
                 ctx.refused = Some("redirect_https");
                 Ok(true)
             }
-            Admission::Forward { app, rewrite } => {
+            Admission::Forward { app, rewrite, declared_len, has_body } => {
                 ctx.app = Some(app);
                 ctx.rewrite = rewrite;
                 ctx.max_body = state.apps[app].max_body_bytes;
                 ctx.body_deadline = Some(Instant::now() + limits.body_timeout.0);
+                if let Some(waf) = &state.apps[app].waf {
+                    if self.waf_check(session, ctx, waf, declared_len, has_body).await? {
+                        return Ok(true);
+                    }
+                }
                 headers::strip_reserved(session.req_header_mut());
                 Ok(false)
             }
@@ -222,6 +283,18 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_body_filter(&self, _session: &mut Session, body: &mut Option<Bytes>, _end: bool, ctx: &mut RequestCtx) -> Result<()> {
+        // Body read ahead for the WAF that pingora's retry buffer could not hold goes first.
+        if let Some(ahead) = ctx.prefetched.as_mut().and_then(Prefetched::take_replay) {
+            *body = Some(match body.take() {
+                Some(rest) => {
+                    let mut joined = BytesMut::with_capacity(ahead.len() + rest.len());
+                    joined.extend_from_slice(&ahead);
+                    joined.extend_from_slice(&rest);
+                    joined.freeze()
+                }
+                None => ahead,
+            });
+        }
         if let Some(b) = body {
             ctx.body_bytes += b.len() as u64;
             if ctx.body_bytes > ctx.max_body {

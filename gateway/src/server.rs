@@ -4,6 +4,7 @@
 
 use crate::admin::AdminApp;
 use crate::admission::ListenerInfo;
+use crate::attack_log::JsonLinesSink;
 use crate::proxy::Gateway;
 use crate::slow_client::SlowClientGuard;
 use crate::state::{GatewayState, Shared};
@@ -42,7 +43,9 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
     server.bootstrap();
 
     let tls_files = tls_files(&policy)?;
-    let shared = Arc::new(Shared::new(GatewayState::build(policy.clone(), None)?, config_path.to_path_buf()));
+    let events = policy.data_dir().join("attack-events.jsonl");
+    let sink = JsonLinesSink::open(&events).with_context(|| format!("opening the attack log {}", events.display()))?;
+    let shared = Arc::new(Shared::new(GatewayState::build(policy.clone(), None)?, config_path.to_path_buf(), Box::new(sink)));
 
     let listeners = policy
         .listeners

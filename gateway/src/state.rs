@@ -1,14 +1,17 @@
 //! The compiled policy the proxy runs on. Built from a validated [`Policy`]; a reload builds a
 //! new one (keeping rate-limit and health state that did not change) and swaps it in.
 
+use crate::attack_log::AttackSink;
 use crate::client_ip::TrustedProxies;
 use crate::headers::SecurityHeaders;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 use crate::routing::Router;
 use crate::upstreams::Pool;
+use crate::waf::{AppWaf, WafError};
 use arc_swap::ArcSwap;
 use govgate_policies::Policy;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -18,6 +21,8 @@ use std::time::Duration;
 pub struct AppRuntime {
     pub name: String,
     pub pool: Arc<Pool>,
+    /// The app's WAF, when its mode is not `off`.
+    pub waf: Option<Arc<AppWaf>>,
     pub security_headers: SecurityHeaders,
     pub max_body_bytes: u64,
     pub connect_timeout: Duration,
@@ -33,16 +38,29 @@ pub struct GatewayState {
     pub trusted: TrustedProxies,
     /// Headers for responses that belong to no app (404 for an unknown host, and so on).
     pub default_headers: SecurityHeaders,
+    /// Compiled WAF engines by configuration, for reuse by the next reload.
+    waf_engines: HashMap<String, govgate_waf::Engine>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("upstream addresses: {0}")]
+    Upstreams(#[from] std::io::Error),
+    #[error(transparent)]
+    Waf(#[from] WafError),
 }
 
 impl GatewayState {
-    pub fn build(policy: Policy, previous: Option<&GatewayState>) -> std::io::Result<Self> {
+    pub fn build(policy: Policy, previous: Option<&GatewayState>) -> Result<Self, StateError> {
+        let no_engines = HashMap::new();
+        let (wafs, waf_engines) = crate::waf::build(&policy, previous.map(|p| &p.waf_engines).unwrap_or(&no_engines))?;
         let mut apps = Vec::with_capacity(policy.apps.len());
-        for app in &policy.apps {
+        for (app, waf) in policy.apps.iter().zip(wafs) {
             let old_pool = previous.and_then(|p| p.apps.iter().find(|a| a.name == app.name)).map(|a| &a.pool);
             apps.push(AppRuntime {
                 name: app.name.clone(),
                 pool: Pool::reuse_or_new(app, old_pool)?,
+                waf,
                 security_headers: SecurityHeaders::merged(&policy.security_headers, &app.security_headers),
                 max_body_bytes: app.max_body_bytes.unwrap_or(policy.limits.max_body_bytes).0,
                 connect_timeout: app.connect_timeout.0,
@@ -55,6 +73,7 @@ impl GatewayState {
             rate_limits: RateLimits::new(&policy, previous.map(|p| &p.rate_limits)),
             trusted: TrustedProxies::new(policy.forwarding.trusted_proxies.clone()),
             default_headers: SecurityHeaders::merged(&policy.security_headers, &Default::default()),
+            waf_engines,
             apps,
             policy,
         })
@@ -73,6 +92,7 @@ impl GatewayState {
 pub struct Shared {
     pub state: ArcSwap<GatewayState>,
     pub metrics: Metrics,
+    pub attacks: Box<dyn AttackSink>,
     pub config_path: PathBuf,
     /// Requests between `request_filter` and the end of `logging`.
     pub in_flight: AtomicUsize,
@@ -81,10 +101,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(state: GatewayState, config_path: PathBuf) -> Self {
+    pub fn new(state: GatewayState, config_path: PathBuf, attacks: Box<dyn AttackSink>) -> Self {
         Shared {
             state: ArcSwap::from_pointee(state),
             metrics: Metrics::new(),
+            attacks,
             config_path,
             in_flight: AtomicUsize::new(0),
             draining: AtomicBool::new(false),

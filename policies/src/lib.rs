@@ -141,6 +141,35 @@ upstreams = ["127.0.0.1:9001"]
     }
 
     #[test]
+    fn waf_settings_are_checked() {
+        let on_without_rules = format!("{MINIMAL}\n[waf]\nmode = \"block\"\n");
+        assert!(errors(&on_without_rules)[0].message.contains("rules (the OWASP CRS directory) is not set"));
+        let no_crs = format!("{MINIMAL}\n[waf]\nrules = \"/nonexistent\"\nmode = \"block\"\n");
+        assert!(errors(&no_crs)[0].message.contains("is not a CRS directory"));
+        let bad = MINIMAL.replace(
+            "upstreams = [\"127.0.0.1:9001\"]",
+            "upstreams = [\"127.0.0.1:9001\"]\nwaf = { paranoia = 5, exclusions = [{ path = \"/a\", rule = 1, target = \"args:q\" }] }",
+        );
+        let e = errors(&bad);
+        assert!(e.iter().any(|e| e.message.contains("paranoia must be")), "{e:?}");
+        assert!(e.iter().any(|e| e.message.contains("invalid WAF target")), "{e:?}");
+    }
+
+    #[test]
+    fn app_waf_overrides_the_global_section() {
+        let crs = std::env::temp_dir().join(format!("govgate-crs-{}", std::process::id()));
+        std::fs::create_dir_all(crs.join("rules")).unwrap();
+        let text = format!(
+            "{MINIMAL}waf = {{ mode = \"detect\", paranoia = 3, remove_rules = [2] }}\n[waf]\nrules = \"{}\"\nremove_rules = [1]\n",
+            crs.display()
+        );
+        let p = parse(&text, Path::new("gateway.toml")).unwrap();
+        std::fs::remove_dir_all(&crs).unwrap();
+        let w = p.waf.for_app(&p.apps[0].waf);
+        assert_eq!((w.mode, w.paranoia, w.remove_rules), (WafMode::Detect, 3, vec![1, 2]));
+    }
+
+    #[test]
     fn shipped_policies_are_valid() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         for f in ["gateway.toml", "demo.toml"] {

@@ -30,6 +30,8 @@ pub struct Policy {
     #[serde(default)]
     pub rate_limit: RateLimits,
     #[serde(default)]
+    pub waf: Waf,
+    #[serde(default)]
     pub apps: Vec<App>,
     /// Directory that relative paths in this policy are resolved against (the policy file's own).
     #[serde(skip)]
@@ -256,6 +258,113 @@ fn default_threshold() -> usize {
     1
 }
 
+/// What the WAF does with a request its rules flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WafMode {
+    /// Refuse it with 403; the app never sees it.
+    Block,
+    /// Let it through and record an attack event.
+    Detect,
+    /// Do not inspect.
+    #[default]
+    Off,
+}
+
+/// Attack filtering with the OWASP Core Rule Set: the defaults for every app.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Waf {
+    /// The CRS directory (holding `rules/` and `crs-setup.conf.example`).
+    pub rules: Option<PathBuf>,
+    pub mode: WafMode,
+    /// Paranoia level 1 (few false positives) to 4 (strictest).
+    pub paranoia: u8,
+    /// Anomaly score at which a request is refused (CRS default 5).
+    pub inbound_threshold: Option<u32>,
+    /// Anomaly score at which a response is refused (CRS default 4).
+    pub outbound_threshold: Option<u32>,
+    /// Request-body bytes read and inspected before the app is contacted (at most 64 KiB).
+    pub request_body_limit: ByteSize,
+    /// Larger bodies: `"partial"` inspects the first `request_body_limit` bytes and forwards
+    /// the whole body; `"reject"` answers 413.
+    pub oversized_body: OversizedBody,
+    /// Rules removed everywhere (`SecRuleRemoveById`).
+    pub remove_rules: Vec<u64>,
+    /// Rules removed by tag (`SecRuleRemoveByTag`), e.g. `"attack-protocol"`.
+    pub remove_tags: Vec<String>,
+    /// Targets dropped from one rule on one path: `{ path = "/search", rule = 942100, target = "ARGS:q" }`.
+    pub exclusions: Vec<WafExclusion>,
+}
+
+impl Default for Waf {
+    fn default() -> Self {
+        Waf {
+            rules: None,
+            mode: WafMode::Off,
+            paranoia: 1,
+            inbound_threshold: None,
+            outbound_threshold: None,
+            request_body_limit: ByteSize(64 * 1024),
+            oversized_body: OversizedBody::Partial,
+            remove_rules: Vec::new(),
+            remove_tags: Vec::new(),
+            exclusions: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OversizedBody {
+    #[default]
+    Partial,
+    Reject,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WafExclusion {
+    pub path: PathPrefix,
+    pub rule: u64,
+    /// A variable such as `ARGS:q` or `REQUEST_COOKIES:session`; empty removes the whole rule on that path.
+    #[serde(default)]
+    pub target: String,
+}
+
+/// Per-app WAF settings; anything left out comes from the global `[waf]`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WafOverride {
+    pub mode: Option<WafMode>,
+    pub paranoia: Option<u8>,
+    pub inbound_threshold: Option<u32>,
+    pub outbound_threshold: Option<u32>,
+    pub request_body_limit: Option<ByteSize>,
+    pub oversized_body: Option<OversizedBody>,
+    /// Added to the global lists.
+    pub remove_rules: Vec<u64>,
+    pub remove_tags: Vec<String>,
+    pub exclusions: Vec<WafExclusion>,
+}
+
+impl Waf {
+    /// The settings in force for an app: the global section with the app's overrides.
+    pub fn for_app(&self, o: &WafOverride) -> Waf {
+        let mut w = self.clone();
+        w.mode = o.mode.unwrap_or(w.mode);
+        w.paranoia = o.paranoia.unwrap_or(w.paranoia);
+        w.inbound_threshold = o.inbound_threshold.or(w.inbound_threshold);
+        w.outbound_threshold = o.outbound_threshold.or(w.outbound_threshold);
+        w.request_body_limit = o.request_body_limit.unwrap_or(w.request_body_limit);
+        w.oversized_body = o.oversized_body.unwrap_or(w.oversized_body);
+        w.remove_rules.extend(o.remove_rules.iter().copied());
+        w.remove_tags.extend(o.remove_tags.iter().cloned());
+        w.exclusions.extend(o.exclusions.iter().cloned());
+        w
+    }
+}
+
 /// A limit for one path of an app, such as a login or search endpoint.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -315,6 +424,9 @@ pub struct App {
     /// Overrides of the global security headers; an empty value removes the header.
     #[serde(default)]
     pub security_headers: BTreeMap<String, String>,
+    /// Overrides of the global `[waf]` settings.
+    #[serde(default)]
+    pub waf: WafOverride,
 }
 
 fn default_paths() -> Vec<PathPrefix> {

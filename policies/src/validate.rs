@@ -2,7 +2,7 @@
 //! sections, files that must exist). Each problem names the key path it is about; the loader
 //! turns that path into a line and column.
 
-use crate::model::Policy;
+use crate::model::{Policy, WafMode};
 use std::collections::{HashMap, HashSet};
 
 /// One step of a key path inside the policy document.
@@ -33,7 +33,49 @@ pub fn validate(policy: &Policy) -> Vec<Problem> {
     check_tls(policy, &mut out);
     check_headers(&policy.security_headers, vec![N("security_headers")], &mut out);
     check_apps(policy, &mut out);
+    check_waf(policy, &mut out);
     out
+}
+
+fn check_waf(policy: &Policy, out: &mut Vec<Problem>) {
+    let global = &policy.waf;
+    let check = |w: &crate::model::Waf, at: Vec<Key>, out: &mut Vec<Problem>| {
+        if !(1..=4).contains(&w.paranoia) {
+            out.push(problem([at.clone(), vec![N("paranoia")]].concat(), "paranoia must be 1, 2, 3 or 4"));
+        }
+        if w.request_body_limit.0 > 64 * 1024 {
+            out.push(problem([at.clone(), vec![N("request_body_limit")]].concat(), "request_body_limit is at most 64KiB"));
+        }
+        for (i, e) in w.exclusions.iter().enumerate() {
+            let t = &e.target;
+            let valid = t.is_empty()
+                || t.bytes().all(|b| b.is_ascii_alphanumeric() || b"_:-.[]/".contains(&b))
+                    && t.chars().next().is_some_and(|c| c.is_ascii_uppercase());
+            if !valid {
+                out.push(problem(
+                    [at.clone(), vec![N("exclusions"), I(i), N("target")]].concat(),
+                    format!("invalid WAF target {t:?}: write e.g. \"ARGS:q\""),
+                ));
+            }
+        }
+    };
+    check(global, vec![N("waf")], out);
+    let needs_rules = global.mode != WafMode::Off || policy.apps.iter().any(|a| a.waf.mode.is_some_and(|m| m != WafMode::Off));
+    match &global.rules {
+        None if needs_rules => {
+            out.push(problem(vec![N("waf")], "the WAF is switched on but [waf] rules (the OWASP CRS directory) is not set"))
+        }
+        Some(dir) if needs_rules && !policy.resolve(dir).join("rules").is_dir() => out.push(problem(
+            vec![N("waf"), N("rules")],
+            format!("{} is not a CRS directory (it has no rules/ folder)", policy.resolve(dir).display()),
+        )),
+        _ => {}
+    }
+    for (i, app) in policy.apps.iter().enumerate() {
+        if app.waf != Default::default() {
+            check(&global.for_app(&app.waf), vec![N("apps"), I(i), N("waf")], out);
+        }
+    }
 }
 
 fn check_server(policy: &Policy, out: &mut Vec<Problem>) {

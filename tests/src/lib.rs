@@ -23,6 +23,15 @@ pub fn binary() -> PathBuf {
     p
 }
 
+/// The OWASP Core Rule Set: `$GOVGATE_CRS_DIR`, or `shared/crs` beside the repository.
+pub fn crs_dir() -> PathBuf {
+    let dir = std::env::var("GOVGATE_CRS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/crs"));
+    assert!(dir.join("rules").is_dir(), "the OWASP CRS is missing at {} (set GOVGATE_CRS_DIR)", dir.display());
+    dir.canonicalize().unwrap_or(dir)
+}
+
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind an ephemeral port")
@@ -313,6 +322,15 @@ impl Gateway {
             std::thread::sleep(Duration::from_millis(50));
         }
         None
+    }
+
+    /// The attack events the gateway wrote (JSON lines in its data directory).
+    pub fn attack_events(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("data/attack-events.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 
     /// The Prometheus text from the admin listener.
