@@ -1,7 +1,7 @@
 //! One JSON line per request, through `tracing` (target `govgate::access`). Personal data in
 //! the path is masked before it is written.
 
-use crate::privacy::mask;
+use govgate_identity_numbers::mask_for_log as mask;
 use std::net::IpAddr;
 use std::time::Duration;
 

@@ -30,6 +30,16 @@ pub enum Action {
     Blocked,
     /// Let through because the app's WAF mode is `detect`.
     Detected,
+    /// Personal data in a response was masked.
+    Masked,
+}
+
+/// Personal numbers found in a response.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct PersonalDataCounts {
+    pub resident_ids: u32,
+    pub mobiles: u32,
+    pub bank_cards: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +59,9 @@ pub struct AttackEvent {
     pub action: Action,
     /// The status answered when blocked.
     pub status: Option<u16>,
+    /// For a response that carried personal data: how many of each kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub personal_data: Option<PersonalDataCounts>,
 }
 
 /// Where attack events go. Implementations must not block the request path.

@@ -11,7 +11,7 @@
 //!                               (refusals: error_page)
 //!            ─▶ upstream_peer:  upstreams (load balancing, health, failover)
 //!            ─▶ upstream_request_filter: headers::set_forwarding
-//!            ─▶ response_filter: security headers, hide upstream identity
+//!            ─▶ response_filter: security headers, hide upstream identity; leaks (personal data)
 //!            ─▶ logging: access_log (JSON line) · metrics (Prometheus)
 //! ```
 //!
@@ -28,10 +28,10 @@ pub mod demo;
 pub mod error_page;
 pub mod framing;
 pub mod headers;
+pub mod leaks;
 pub mod limits;
 pub mod metrics;
 pub mod path;
-pub mod privacy;
 pub mod proxy;
 pub mod rate_limit;
 pub mod routing;

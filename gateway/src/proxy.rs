@@ -6,12 +6,13 @@ use crate::admission::{self, Admission, ListenerInfo, Refusal};
 use crate::body_prefetch::{self, Prefetched};
 use crate::error_page;
 use crate::headers::{self, Forwarding, SecurityHeaders};
+use crate::leaks::{self, LeakGuard};
 use crate::slow_client::HeadRead;
 use crate::state::{GatewayState, InFlight, Shared};
 use crate::waf::{self, AppWaf};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use govgate_policies::OversizedBody;
+use govgate_policies::{OversizedBody, PersonalData};
 use pingora_core::prelude::HttpPeer;
 use pingora_core::upstreams::peer::Peer;
 use pingora_core::{Error, ErrorSource, ErrorType, Result};
@@ -47,6 +48,7 @@ pub struct RequestCtx {
     max_body: u64,
     body_deadline: Option<Instant>,
     prefetched: Option<Prefetched>,
+    leak: Option<LeakGuard>,
     _in_flight: Option<InFlight>,
 }
 
@@ -208,6 +210,7 @@ impl ProxyHttp for Gateway {
             max_body: u64::MAX,
             body_deadline: None,
             prefetched: None,
+            leak: None,
             _in_flight: None,
         }
     }
@@ -395,7 +398,26 @@ impl ProxyHttp for Gateway {
         headers::hide_upstream_identity(resp);
         self.security_headers(ctx).apply(resp, self.listener(ctx).https)?;
         resp.insert_header(headers::X_REQUEST_ID, ctx.request_id.as_str())?;
+        let personal_data = ctx.app.map(|i| ctx.state.apps[i].personal_data).unwrap_or_default();
+        if personal_data != PersonalData::Off && leaks::scannable(resp) {
+            ctx.leak = Some(LeakGuard::new(personal_data));
+        }
         Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        if let Some(guard) = ctx.leak.as_mut() {
+            if guard.filter(body, end).is_err() {
+                return Err(Error::explain(ErrorType::Custom("personal data"), "response stopped: it carries personal data"));
+            }
+        }
+        Ok(None)
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
@@ -435,6 +457,14 @@ impl ProxyHttp for Gateway {
         let status = session.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
         let app = ctx.app.map(|i| ctx.state.apps[i].name.as_str()).unwrap_or("-");
         let req = session.req_header();
+        if let Some(guard) = &ctx.leak {
+            let uri = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            if let Some(event) = guard.event(&ctx.request_id, app, ctx.client_ip, req.method.as_str(), uri) {
+                let action = serde_json::to_value(event.action).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                self.shared.metrics.waf_events.with_label_values(&[app, action.as_str()]).inc();
+                self.shared.attacks.record(&event);
+            }
+        }
         let elapsed = ctx.started.elapsed();
         let m = &self.shared.metrics;
         m.requests.with_label_values(&[app, status_label(status)]).inc();

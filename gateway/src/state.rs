@@ -23,6 +23,8 @@ pub struct AppRuntime {
     pub pool: Arc<Pool>,
     /// The app's WAF, when its mode is not `off`.
     pub waf: Option<Arc<AppWaf>>,
+    /// What to do with personal data in the app's responses.
+    pub personal_data: govgate_policies::PersonalData,
     pub security_headers: SecurityHeaders,
     pub max_body_bytes: u64,
     pub connect_timeout: Duration,
@@ -61,6 +63,7 @@ impl GatewayState {
                 name: app.name.clone(),
                 pool: Pool::reuse_or_new(app, old_pool)?,
                 waf,
+                personal_data: policy.waf.for_app(&app.waf).personal_data,
                 security_headers: SecurityHeaders::merged(&policy.security_headers, &app.security_headers),
                 max_body_bytes: app.max_body_bytes.unwrap_or(policy.limits.max_body_bytes).0,
                 connect_timeout: app.connect_timeout.0,

@@ -4,7 +4,7 @@
 //! `govgate-waf` crate; this module only maps policy and requests onto it.
 
 use crate::attack_log::{now_rfc3339, Action, AttackEvent, RuleMatch, SCHEMA_VERSION};
-use crate::privacy::mask;
+use govgate_identity_numbers::mask_for_log as mask;
 use govgate_policies::{OversizedBody, Policy, Waf, WafMode};
 use govgate_waf::{BodyLimitAction, Engine, EngineConfig, Mode};
 use pingora_http::RequestHeader;
@@ -184,6 +184,7 @@ pub fn inspect(waf: &AppWaf, req: &RequestHeader, body: &[u8], cx: &Context<'_>)
         anomaly_score: tx.anomaly_score(),
         action: if block.is_some() { Action::Blocked } else { Action::Detected },
         status: block,
+        personal_data: None,
     });
     Verdict { block, event }
 }

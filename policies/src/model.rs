@@ -295,6 +295,23 @@ pub struct Waf {
     pub remove_tags: Vec<String>,
     /// Targets dropped from one rule on one path: `{ path = "/search", rule = 942100, target = "ARGS:q" }`.
     pub exclusions: Vec<WafExclusion>,
+    /// Responses that carry resident identity numbers, mobile or bank-card numbers (a leak).
+    pub personal_data: PersonalData,
+}
+
+/// What the gateway does when a response carries personal numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonalData {
+    /// Do not look.
+    #[default]
+    Off,
+    /// Record an event, change nothing.
+    Detect,
+    /// Mask the numbers in the response (`110105********002X`) and record an event.
+    Mask,
+    /// Stop the response where the first number would be sent, and record an event.
+    Block,
 }
 
 impl Default for Waf {
@@ -310,6 +327,7 @@ impl Default for Waf {
             remove_rules: Vec::new(),
             remove_tags: Vec::new(),
             exclusions: Vec::new(),
+            personal_data: PersonalData::Off,
         }
     }
 }
@@ -342,6 +360,7 @@ pub struct WafOverride {
     pub outbound_threshold: Option<u32>,
     pub request_body_limit: Option<ByteSize>,
     pub oversized_body: Option<OversizedBody>,
+    pub personal_data: Option<PersonalData>,
     /// Added to the global lists.
     pub remove_rules: Vec<u64>,
     pub remove_tags: Vec<String>,
@@ -358,6 +377,7 @@ impl Waf {
         w.outbound_threshold = o.outbound_threshold.or(w.outbound_threshold);
         w.request_body_limit = o.request_body_limit.unwrap_or(w.request_body_limit);
         w.oversized_body = o.oversized_body.unwrap_or(w.oversized_body);
+        w.personal_data = o.personal_data.unwrap_or(w.personal_data);
         w.remove_rules.extend(o.remove_rules.iter().copied());
         w.remove_tags.extend(o.remove_tags.iter().cloned());
         w.exclusions.extend(o.exclusions.iter().cloned());

@@ -168,3 +168,45 @@ async fn large_and_chunked_bodies_reach_the_app_byte_for_byte() {
     assert!(body_of("/upload2") == mid, "60 KB body changed on the way");
     assert!(body_of("/upload3") == big[..90_000], "chunked body changed on the way");
 }
+
+fn leak_policy(action: &str, up: &Upstream) -> String {
+    format!(
+        "[waf]\npersonal_data = \"{action}\"\n\n[[apps]]\nname = \"shebao\"\nhosts = [\"shebao.test\"]\nupstreams = [\"{}\"]\n",
+        up.addr
+    )
+}
+
+/// The test upstream echoes the path, so a path with personal numbers makes a leaking response.
+const LEAKY: &str = "/profile?id=11010519491231002X&phone=13812345678";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_data_in_responses_is_masked_and_reported() {
+    let up = Upstream::start("up").await;
+    let gw = Gateway::start(&leak_policy("mask", &up));
+    let r = client().get(gw.url(LEAKY)).header("host", "shebao.test").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let incident = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(r.text().await.unwrap(), "upstream=up path=/profile?id=110105********002X&phone=138****5678");
+    let events = events_for(&gw, &incident).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["action"], "masked");
+    assert_eq!(events[0]["personal_data"]["resident_ids"], 1);
+    assert_eq!(events[0]["personal_data"]["mobiles"], 1);
+    assert!(!events[0].to_string().contains("11010519491231002X"), "the event itself masks the number");
+    // A response without personal data is untouched and makes no event.
+    let r = client().get(gw.url("/order/20261123")).header("host", "shebao.test").send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "upstream=up path=/order/20261123");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_data_in_responses_can_be_stopped() {
+    let up = Upstream::start("up").await;
+    let gw = Gateway::start(&leak_policy("block", &up));
+    let (_, _, body) =
+        raw(gw.http_port, format!("GET {LEAKY} HTTP/1.1\r\nHost: shebao.test\r\nConnection: close\r\n\r\n").as_bytes()).await;
+    assert!(!body.contains("11010519491231002X") && !body.contains("13812345678"), "{body}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = gw.attack_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["action"], "blocked");
+}

@@ -1,5 +1,6 @@
-//! Masking of personal data before anything is logged: resident identity numbers
-//! (18 characters: 17 digits and a digit or X) and mainland mobile numbers (11 digits, 1[3-9]).
+//! Masking for logs: broad on purpose (no check digits), so that nothing that looks like an
+//! identity number (18 characters: 17 digits and a digit or X) or a mainland mobile number
+//! (11 digits, 1[3-9]) is ever written in clear.
 
 use std::borrow::Cow;
 
