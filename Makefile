@@ -9,7 +9,7 @@ PROFILE ?= release
 CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 BIN := target/$(PROFILE)/govgate
 
-.PHONY: demo test build prerequisites lint bench check
+.PHONY: demo test build prerequisites lint bench check fuzz
 
 prerequisites:
 	@command -v $(CARGO) >/dev/null || { echo "Rust is missing: install it from https://rustup.rs"; exit 1; }
@@ -37,3 +37,7 @@ test: build lint
 
 bench: build
 	GOVGATE_BIN=$(CURDIR)/$(BIN) bash bench/run.sh
+
+# Bounded fuzzing of the WAF's rule parser and request inspection (FUZZ_SECONDS each).
+fuzz: prerequisites
+	bash gateway/waf/fuzz/run.sh
