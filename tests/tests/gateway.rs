@@ -80,7 +80,16 @@ async fn health_checks_take_a_dead_upstream_out() {
         + "health_check = { kind = \"http\", path = \"/healthz\", interval = \"200ms\" }\n";
     let gw = Gateway::start(&policy);
     b.stop();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Wait until the health check has taken b out (readiness lists the healthy upstreams).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, _, body) = raw(gw.admin_port, b"GET /readyz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await;
+        if !body.contains(&b.addr.to_string()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the dead upstream is still listed as healthy: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let before = a.received().iter().filter(|r| r.path != "/healthz").count();
     for _ in 0..10 {
         assert_eq!(get(&gw, "shebao.test", "/").await.status(), 200);

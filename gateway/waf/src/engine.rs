@@ -1,0 +1,500 @@
+//! The rule set: loads SecLang directives into per-phase rule lists, applies
+//! load-time removal/update directives and resolves `skipAfter` jumps.
+//! An [`Engine`] is immutable, `Send + Sync` and cheap to clone.
+
+use crate::actions::{compile_actions, Actions, BodyProcessor, Disruptive, Mode};
+use crate::error::{LoadError, Loc};
+use crate::operators::{self, Operator};
+use crate::parser::{parse_actions, parse_operator, parse_targets, split_directives, Directive, RawOperator};
+use crate::prefilter::{necessary_literals, Prefilter, PrefilterBuilder};
+use crate::rule::Rule;
+use crate::transaction::Transaction;
+use crate::variables::{compile_targets, Targets};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What to do with a body larger than the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLimitAction {
+    /// Inspect the first `limit` bytes only (ModSecurity's `ProcessPartial`).
+    ProcessPartial,
+    /// Interrupt with 413 (request) / 500 (response) when the mode is `On`.
+    Reject,
+}
+
+/// Engine settings that are not SecLang rules.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Blocking paranoia level 1..4 (used by [`Engine::from_crs_dir`]).
+    pub paranoia: u8,
+    /// Detection paranoia level (defaults to `paranoia` when `None`).
+    pub detection_paranoia: Option<u8>,
+    /// Rule engine mode.
+    pub mode: Mode,
+    /// Inbound anomaly threshold override (CRS default 5).
+    pub inbound_threshold: Option<u32>,
+    /// Outbound anomaly threshold override (CRS default 4).
+    pub outbound_threshold: Option<u32>,
+    /// Request body bytes inspected.
+    pub request_body_limit: usize,
+    /// Policy for larger request bodies.
+    pub request_body_limit_action: BodyLimitAction,
+    /// Response body bytes inspected.
+    pub response_body_limit: usize,
+    /// Policy for larger response bodies.
+    pub response_body_limit_action: BodyLimitAction,
+    /// Response content types whose body is inspected (prefix match on the media type).
+    pub response_body_mime_types: Vec<String>,
+    /// Extra SecLang text loaded after crs-setup and before the rules.
+    pub extra_setup: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            paranoia: 1,
+            detection_paranoia: None,
+            mode: Mode::On,
+            inbound_threshold: None,
+            outbound_threshold: None,
+            request_body_limit: 1 << 20,
+            request_body_limit_action: BodyLimitAction::ProcessPartial,
+            response_body_limit: 512 << 10,
+            response_body_limit_action: BodyLimitAction::ProcessPartial,
+            response_body_mime_types: vec!["text/plain".into(), "text/html".into(), "text/xml".into(), "application/json".into()],
+            extra_setup: String::new(),
+        }
+    }
+}
+
+/// One entry of a phase's rule list.
+#[derive(Debug, Clone)]
+pub(crate) enum Item {
+    /// Index into `rules`, and the list position to jump to on `skipAfter`.
+    Rule(usize, Option<usize>),
+    /// A `SecMarker`.
+    Marker(String),
+}
+
+/// Immutable compiled rule set.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub rules: Vec<Rule>,
+    pub phases: [Vec<Item>; 6],
+    pub mode: Mode,
+    pub cfg: EngineConfig,
+    pub request_body_access: bool,
+    pub response_body_access: bool,
+    pub prefilter: Option<Prefilter>,
+}
+
+/// A loaded rule set, shared by all transactions.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// Accumulates directives while loading.
+struct Loader {
+    cfg: EngineConfig,
+    entries: Vec<Entry>,
+    defaults: [Option<Actions>; 6],
+    chain: Vec<Rule>,
+    chains: Vec<Vec<crate::transforms::Transform>>,
+    mode: Mode,
+    request_body_access: bool,
+    response_body_access: bool,
+}
+
+enum Entry {
+    Rule(Box<Rule>),
+    Marker(String),
+}
+
+fn in_range(id: u64, spec: &str) -> bool {
+    spec.split([' ', ',']).filter(|s| !s.is_empty()).any(|p| match p.split_once('-') {
+        Some((a, b)) => matches!((a.parse::<u64>(), b.parse::<u64>()), (Ok(a), Ok(b)) if a <= id && id <= b),
+        None => p.parse::<u64>() == Ok(id),
+    })
+}
+
+impl Loader {
+    fn new(cfg: EngineConfig) -> Self {
+        let mode = cfg.mode;
+        Loader {
+            cfg,
+            entries: Vec::new(),
+            defaults: Default::default(),
+            chain: Vec::new(),
+            chains: Vec::new(),
+            mode,
+            request_body_access: true,
+            response_body_access: true,
+        }
+    }
+
+    fn load_text(&mut self, name: &str, text: &str, base: &Path) -> Result<(), LoadError> {
+        for d in split_directives(name, text)? {
+            self.directive(&d, base)?;
+        }
+        Ok(())
+    }
+
+    fn arg(d: &Directive, i: usize) -> Result<&str, LoadError> {
+        d.args.get(i).map(String::as_str).ok_or_else(|| d.loc.syntax(format!("{} needs {} argument(s)", d.name, i + 1)))
+    }
+
+    fn rules_mut(&mut self) -> impl Iterator<Item = &mut Rule> {
+        self.entries.iter_mut().filter_map(|e| match e {
+            Entry::Rule(r) => Some(&mut **r),
+            Entry::Marker(_) => None,
+        })
+    }
+
+    fn directive(&mut self, d: &Directive, base: &Path) -> Result<(), LoadError> {
+        let loc = &d.loc;
+        match d.name.to_ascii_lowercase().as_str() {
+            "secrule" => {
+                let vars = Self::arg(d, 0)?;
+                let op = Self::arg(d, 1)?;
+                let acts = d.args.get(2).map(String::as_str).unwrap_or("");
+                self.add_rule(Some(vars), parse_operator(op), acts, base, loc)?;
+            }
+            "secaction" => {
+                let acts = Self::arg(d, 0)?;
+                let op = RawOperator { negated: false, name: "unconditionalMatch".into(), arg: String::new() };
+                self.add_rule(None, op, acts, base, loc)?;
+            }
+            "secmarker" => {
+                self.entries.push(Entry::Marker(Self::arg(d, 0)?.to_string()));
+            }
+            "secdefaultaction" => {
+                let a = compile_actions(&parse_actions(Self::arg(d, 0)?, loc)?, loc)?;
+                let phase = usize::from(a.phase.unwrap_or(2));
+                if a.disruptive.is_none() {
+                    return Err(loc.syntax("SecDefaultAction must name a disruptive action"));
+                }
+                self.defaults[phase] = Some(a);
+            }
+            "secruleengine" => {
+                let v = Self::arg(d, 0)?;
+                self.mode = Mode::parse(v).ok_or_else(|| loc.syntax(format!("bad SecRuleEngine '{v}'")))?;
+            }
+            "secrequestbodyaccess" => self.request_body_access = Self::arg(d, 0)?.eq_ignore_ascii_case("on"),
+            "secresponsebodyaccess" => self.response_body_access = Self::arg(d, 0)?.eq_ignore_ascii_case("on"),
+            "secrequestbodylimit" => self.cfg.request_body_limit = Self::arg(d, 0)?.parse().map_err(|_| loc.syntax("bad limit"))?,
+            "secresponsebodylimit" => self.cfg.response_body_limit = Self::arg(d, 0)?.parse().map_err(|_| loc.syntax("bad limit"))?,
+            "secresponsebodymimetype" => {
+                self.cfg.response_body_mime_types = d.args.iter().flat_map(|a| a.split_whitespace()).map(str::to_string).collect()
+            }
+            "seccomponentsignature"
+            | "secrequestbodynofileslimit"
+            | "secrequestbodyinmemorylimit"
+            | "secargumentslimit"
+            | "secauditengine"
+            | "secauditlog"
+            | "secauditlogparts"
+            | "secdebuglog"
+            | "secdebugloglevel"
+            | "sectmpdir"
+            | "secdatadir"
+            | "secpcrematchlimit"
+            | "secpcrematchlimitrecursion" => {}
+            "secrequestbodylimitaction" | "secresponsebodylimitaction" => {
+                let v = match Self::arg(d, 0)?.to_ascii_lowercase().as_str() {
+                    "processpartial" => BodyLimitAction::ProcessPartial,
+                    "reject" => BodyLimitAction::Reject,
+                    other => return Err(loc.syntax(format!("bad limit action '{other}'"))),
+                };
+                if d.name.eq_ignore_ascii_case("secrequestbodylimitaction") {
+                    self.cfg.request_body_limit_action = v;
+                } else {
+                    self.cfg.response_body_limit_action = v;
+                }
+            }
+            "secruleremovebyid" => {
+                let spec = d.args.join(" ");
+                self.entries.retain(|e| !matches!(e, Entry::Rule(r) if in_range(r.id, &spec)));
+            }
+            "secruleremovebytag" => {
+                let tag = Self::arg(d, 0)?;
+                let re = operators::compile_regex(&format!("(?i){tag}"), loc)?;
+                self.entries.retain(|e| !matches!(e, Entry::Rule(r) if r.actions.tags.iter().any(|t| re.is_match(t.as_bytes()))));
+            }
+            "secruleremovebymsg" => {
+                let m = Self::arg(d, 0)?.as_bytes().to_vec();
+                self.entries.retain(|e| !matches!(e, Entry::Rule(r) if r.actions.msg.as_ref().and_then(|x| x.as_literal()).as_deref() == Some(m.as_slice())));
+            }
+            "secruleupdatetargetbyid" | "secruleupdatetargetbytag" => {
+                let sel = Self::arg(d, 0)?.to_string();
+                let raw = parse_targets(Self::arg(d, 1)?, loc)?;
+                let mut add = Targets::default();
+                compile_targets(&raw, loc, &mut add)?;
+                let by_id = d.name.eq_ignore_ascii_case("secruleupdatetargetbyid");
+                for r in self.rules_mut() {
+                    let hit = if by_id { in_range(r.id, &sel) } else { r.has_tag(&sel) };
+                    if hit {
+                        r.targets.targets.extend(add.targets.iter().cloned());
+                        r.targets.exclusions.extend(add.exclusions.iter().cloned());
+                    }
+                }
+            }
+            "secruleupdateactionbyid" => {
+                let id: u64 = Self::arg(d, 0)?.parse().map_err(|_| loc.syntax("bad id"))?;
+                let a = compile_actions(&parse_actions(Self::arg(d, 1)?, loc)?, loc)?;
+                for r in self.rules_mut().filter(|r| r.id == id) {
+                    if let Some(dis) = &a.disruptive {
+                        r.disruptive = dis.clone();
+                    }
+                    if a.status.is_some() {
+                        r.actions.status = a.status;
+                    }
+                    if let Some(l) = a.log {
+                        r.log = l;
+                    }
+                    r.actions.setvars.extend(a.setvars.iter().cloned());
+                    r.actions.tags.extend(a.tags.iter().cloned());
+                }
+            }
+            _ => return Err(loc.unsupported("directive", d.name.clone())),
+        }
+        Ok(())
+    }
+
+    fn add_rule(&mut self, vars: Option<&str>, op: RawOperator, acts: &str, base: &Path, loc: &Loc) -> Result<(), LoadError> {
+        let in_chain = !self.chain.is_empty();
+        let mut actions = compile_actions(&parse_actions(acts, loc)?, loc)?;
+        let phase = if in_chain { self.chain[0].phase } else { actions.phase.unwrap_or(2) };
+        let id = if in_chain { 0 } else { actions.id.ok_or_else(|| loc.syntax("rule without id"))? };
+        let mut targets = Targets::default();
+        if let Some(v) = vars {
+            compile_targets(&parse_targets(v, loc)?, loc, &mut targets)?;
+        }
+        let operator: Operator = operators::compile(&op, base, loc)?;
+        let defaults = self.defaults[usize::from(phase)].clone().unwrap_or_else(|| Actions {
+            disruptive: Some(Disruptive::Pass),
+            log: Some(true),
+            ..Actions::default()
+        });
+        let mut transforms = Vec::new();
+        if !actions.t_none {
+            transforms.extend(defaults.transforms.iter().copied());
+        }
+        transforms.append(&mut actions.transforms);
+        let default_dis = defaults.disruptive.clone().unwrap_or(Disruptive::Pass);
+        let disruptive = match actions.disruptive.clone() {
+            None => Disruptive::Pass,
+            Some(Disruptive::Block) => default_dis,
+            Some(d) => d,
+        };
+        let log = actions.log.or(defaults.log).unwrap_or(true);
+        let chain_id = match self.chains.iter().position(|c| *c == transforms) {
+            Some(i) => i as u32,
+            None => {
+                self.chains.push(transforms.clone());
+                (self.chains.len() - 1) as u32
+            }
+        };
+        let rule = Rule {
+            id,
+            phase,
+            is_action: vars.is_none(),
+            targets,
+            operator,
+            transforms,
+            disruptive,
+            log,
+            chained: None,
+            loc: loc.clone(),
+            actions,
+            chain_id,
+            pf_bit: None,
+        };
+        if rule.actions.chain {
+            self.chain.push(rule);
+            return Ok(());
+        }
+        let mut child = rule;
+        while let Some(mut parent) = self.chain.pop() {
+            parent.chained = Some(Box::new(child));
+            child = parent;
+        }
+        self.entries.push(Entry::Rule(Box::new(child)));
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Engine, LoadError> {
+        if let Some(r) = self.chain.first() {
+            return Err(r.loc.syntax("chain without a following rule"));
+        }
+        let mut rules = Vec::new();
+        let mut phases: [Vec<Item>; 6] = Default::default();
+        let mut pfb = PrefilterBuilder::default();
+        let mut entries = self.entries;
+        for e in entries.iter_mut() {
+            if let Entry::Rule(r) = e {
+                let mut link: Option<&mut Rule> = Some(&mut **r);
+                while let Some(l) = link {
+                    if matches!(l.operator.op, operators::Op::Rx(_)) && !l.operator.negated && !l.actions.multi_match && !l.is_action {
+                        if let Some(lits) = necessary_literals(&operators::regex_source(&l.operator.arg_text)) {
+                            l.pf_bit = Some(pfb.add(&lits));
+                        }
+                    }
+                    link = l.chained.as_deref_mut();
+                }
+            }
+        }
+        for e in entries {
+            match e {
+                Entry::Marker(m) => {
+                    for p in phases.iter_mut().skip(1) {
+                        p.push(Item::Marker(m.clone()));
+                    }
+                }
+                Entry::Rule(r) => {
+                    phases[usize::from(r.phase)].push(Item::Rule(rules.len(), None));
+                    rules.push(*r);
+                }
+            }
+        }
+        for list in phases.iter_mut() {
+            let snapshot = list.clone();
+            for (pos, item) in list.iter_mut().enumerate() {
+                if let Item::Rule(idx, jump) = item {
+                    if let Some(target) = &rules[*idx].actions.skip_after {
+                        let found = snapshot.iter().enumerate().skip(pos + 1).find(|(_, it)| match it {
+                            Item::Marker(m) => m == target,
+                            Item::Rule(j, _) => rules[*j].id.to_string() == *target,
+                        });
+                        // Jump past the marker; a missing marker skips to the end of the phase, like ModSecurity.
+                        *jump = Some(found.map(|(i, _)| i + 1).unwrap_or(snapshot.len()));
+                    } else if let Some(n) = rules[*idx].actions.skip {
+                        *jump = Some((pos + 1 + n).min(snapshot.len()));
+                    }
+                }
+            }
+        }
+        let inner = Inner {
+            rules,
+            phases,
+            mode: self.mode,
+            cfg: self.cfg,
+            request_body_access: self.request_body_access,
+            response_body_access: self.response_body_access,
+            prefilter: pfb.build(),
+        };
+        Ok(Engine { inner: Arc::new(inner) })
+    }
+}
+
+/// The CRS data and rule files of a directory, in load order.
+fn crs_rule_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let rd = std::fs::read_dir(dir).map_err(|source| LoadError::Io { path: dir.display().to_string(), source })?;
+    let mut files: Vec<PathBuf> =
+        rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "conf")).collect();
+    files.sort();
+    Ok(files)
+}
+
+fn read(p: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(p).map_err(|source| LoadError::Io { path: p.display().to_string(), source })
+}
+
+impl Engine {
+    /// Parses SecLang text (no file includes; `@pmFromFile` paths are relative to the working directory).
+    pub fn parse_str(name: &str, text: &str, cfg: &EngineConfig) -> Result<Engine, LoadError> {
+        let mut l = Loader::new(cfg.clone());
+        l.load_text(name, text, Path::new("."))?;
+        l.finish()
+    }
+
+    /// Loads the given files in order (`@pmFromFile` relative to each file's directory).
+    pub fn from_files(files: &[PathBuf], cfg: &EngineConfig) -> Result<Engine, LoadError> {
+        let mut l = Loader::new(cfg.clone());
+        for f in files {
+            let base = f.parent().unwrap_or(Path::new("."));
+            l.load_text(&f.display().to_string(), &read(f)?, base)?;
+        }
+        l.finish()
+    }
+
+    /// Loads a CRS v4 checkout: `crs-setup.conf` (or `.example`), then a
+    /// generated `SecAction` 900000 with the configured paranoia levels and
+    /// thresholds, then `cfg.extra_setup`, then `rules/*.conf` in name order.
+    pub fn from_crs_dir(dir: &Path, cfg: &EngineConfig) -> Result<Engine, LoadError> {
+        let mut l = Loader::new(cfg.clone());
+        let setup = [dir.join("crs-setup.conf"), dir.join("crs-setup.conf.example")].into_iter().find(|p| p.exists());
+        let setup = setup.ok_or_else(|| LoadError::Io {
+            path: dir.join("crs-setup.conf").display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no crs-setup.conf(.example)"),
+        })?;
+        l.load_text(&setup.display().to_string(), &read(&setup)?, dir)?;
+        l.load_text("<engine-config>", &crs_setup_action(cfg), dir)?;
+        if !cfg.extra_setup.is_empty() {
+            l.load_text("<extra-setup>", &cfg.extra_setup, dir)?;
+        }
+        let rules_dir = dir.join("rules");
+        for f in crs_rule_files(&rules_dir)? {
+            l.load_text(&f.display().to_string(), &read(&f)?, &rules_dir)?;
+        }
+        l.mode = cfg.mode;
+        l.finish()
+    }
+
+    /// Starts a transaction (one per HTTP request).
+    pub fn transaction(&self) -> Transaction {
+        Transaction::new(self.clone())
+    }
+
+    /// Number of rule links using the shared literal prefilter.
+    pub fn prefiltered_rules(&self) -> usize {
+        self.inner.prefilter.as_ref().map(|p| p.n_bits).unwrap_or(0)
+    }
+
+    /// Number of top-level rules loaded.
+    pub fn rule_count(&self) -> usize {
+        self.inner.rules.len()
+    }
+
+    /// The engine mode.
+    pub fn mode(&self) -> Mode {
+        self.inner.mode
+    }
+
+    /// Ids of all loaded rules.
+    pub fn rule_ids(&self) -> Vec<u64> {
+        self.inner.rules.iter().map(|r| r.id).collect()
+    }
+
+    /// Request body processor chosen for a Content-Type.
+    pub fn body_processor_for(content_type: &str) -> Option<BodyProcessor> {
+        let ct = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if ct == "application/x-www-form-urlencoded" {
+            Some(BodyProcessor::UrlEncoded)
+        } else if ct == "multipart/form-data" {
+            Some(BodyProcessor::Multipart)
+        } else if ct == "application/json" || ct.ends_with("+json") {
+            Some(BodyProcessor::Json)
+        } else if ct == "text/xml" || ct == "application/xml" || ct.ends_with("+xml") {
+            Some(BodyProcessor::Xml)
+        } else {
+            None
+        }
+    }
+}
+
+fn crs_setup_action(cfg: &EngineConfig) -> String {
+    let pl = cfg.paranoia.clamp(1, 4);
+    let dpl = cfg.detection_paranoia.unwrap_or(pl).clamp(pl, 4);
+    let mut s = format!(
+        "SecAction \"id:900000,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level={pl},setvar:tx.detection_paranoia_level={dpl}"
+    );
+    if let Some(t) = cfg.inbound_threshold {
+        s.push_str(&format!(",setvar:tx.inbound_anomaly_score_threshold={t}"));
+    }
+    if let Some(t) = cfg.outbound_threshold {
+        s.push_str(&format!(",setvar:tx.outbound_anomaly_score_threshold={t}"));
+    }
+    s.push_str("\"\n");
+    s
+}

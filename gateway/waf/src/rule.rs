@@ -1,0 +1,45 @@
+//! A compiled rule (one link of a chain, or a `SecAction`).
+
+use crate::actions::{Actions, Disruptive};
+use crate::error::Loc;
+use crate::operators::Operator;
+use crate::transforms::Transform;
+use crate::variables::Targets;
+
+/// An executable rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Rule id (0 for chain links).
+    pub id: u64,
+    /// Phase 1..5.
+    pub phase: u8,
+    /// Targets; empty for `SecAction` (evaluated once, unconditionally).
+    pub targets: Targets,
+    /// Operator.
+    pub operator: Operator,
+    /// Transformations.
+    pub transforms: Vec<Transform>,
+    /// Actions.
+    pub actions: Actions,
+    /// Resolved disruptive action.
+    pub disruptive: Disruptive,
+    /// Whether a match is logged.
+    pub log: bool,
+    /// Next link of the chain.
+    pub chained: Option<Box<Rule>>,
+    /// Source location.
+    pub loc: Loc,
+    /// `SecAction` (no targets).
+    pub is_action: bool,
+    /// Interned id of `transforms` (same list, same id) for the per-transaction cache.
+    pub chain_id: u32,
+    /// Bit in the shared literal prefilter, for `@rx` rules that have necessary literals.
+    pub pf_bit: Option<u32>,
+}
+
+impl Rule {
+    /// Whether the rule carries tag `t` (case-insensitive).
+    pub fn has_tag(&self, t: &str) -> bool {
+        self.actions.tags.iter().any(|x| x.eq_ignore_ascii_case(t))
+    }
+}

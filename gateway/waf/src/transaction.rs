@@ -1,0 +1,1006 @@
+//! Per-request state and rule evaluation: collects variables, runs the rules
+//! of each phase (chains, `skipAfter`, `setvar`, `ctl`, `capture`,
+//! `multiMatch`), records [`MatchEvent`]s and decides the [`Intervention`].
+//! Nothing here does I/O, and nothing panics on request data.
+
+use crate::actions::{BodyProcessor, Ctl, Disruptive, IdRange, Mode, SetVar};
+use crate::body::{self, Pairs};
+use crate::engine::{BodyLimitAction, Engine, Item};
+use crate::fxhash::FxHashMap;
+use crate::macros::{Macro, MacroRef};
+use crate::operators::atoi;
+use crate::rule::Rule;
+use crate::variables::{KeySel, Target, Var};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// A decision to interrupt the request or response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intervention {
+    /// HTTP status to answer with (e.g. 403).
+    pub status: u16,
+    /// Rule that decided it.
+    pub rule_id: u64,
+    /// Phase it happened in.
+    pub phase: u8,
+    /// `deny`, `drop`, `redirect` or `reject` (body limit).
+    pub action: &'static str,
+    /// Redirect target for `redirect`.
+    pub url: Option<String>,
+}
+
+/// One logged rule match.
+#[derive(Debug, Clone)]
+pub struct MatchEvent {
+    /// Rule id.
+    pub rule_id: u64,
+    /// Phase.
+    pub phase: u8,
+    /// Expanded `msg`.
+    pub message: String,
+    /// Expanded `logdata`.
+    pub logdata: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Severity 0..7, if set.
+    pub severity: Option<u8>,
+    /// Name of the variable that matched (e.g. `ARGS:id`).
+    pub matched_var: String,
+    /// Excerpt of the matched value (at most 200 bytes, lossy UTF-8).
+    pub data: String,
+    /// Whether the rule's disruptive action is `deny`/`drop`/`redirect`.
+    pub disruptive: bool,
+}
+
+fn severity_name(s: u8) -> &'static str {
+    ["EMERGENCY", "ALERT", "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG"].get(usize::from(s)).copied().unwrap_or("UNKNOWN")
+}
+
+impl MatchEvent {
+    /// A ModSecurity-style one-line log entry.
+    pub fn log_line(&self) -> String {
+        let mut s = format!(
+            "Matched Data: {} found within {}: [id \"{}\"] [phase \"{}\"] [msg \"{}\"]",
+            escape_log(&self.data),
+            self.matched_var,
+            self.rule_id,
+            self.phase,
+            escape_log(&self.message)
+        );
+        if !self.logdata.is_empty() {
+            s.push_str(&format!(" [data \"{}\"]", escape_log(&self.logdata)));
+        }
+        if let Some(sev) = self.severity {
+            s.push_str(&format!(" [severity \"{}\"]", severity_name(sev)));
+        }
+        for t in &self.tags {
+            s.push_str(&format!(" [tag \"{t}\"]"));
+        }
+        s
+    }
+}
+
+/// Escapes control characters as `\\xHH` so a log entry stays on one line.
+fn escape_log(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn excerpt(v: &[u8]) -> String {
+    let cut = &v[..v.len().min(200)];
+    String::from_utf8_lossy(cut).into_owned()
+}
+
+/// A value selected for inspection.
+struct Val<'a> {
+    var: Var,
+    key: &'a [u8],
+    value: Cow<'a, [u8]>,
+}
+
+fn var_name(var: Var, key: &[u8]) -> String {
+    if var.is_collection() && !key.is_empty() {
+        format!("{}:{}", var.name(), String::from_utf8_lossy(key))
+    } else {
+        var.name().to_string()
+    }
+}
+
+/// A memoized transformation result plus its prefilter scan.
+#[derive(Debug)]
+struct Cached {
+    val: Vec<u8>,
+    bits: std::sync::OnceLock<Vec<u64>>,
+}
+
+/// A transformed value.
+enum TVal<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+    Shared(Arc<Cached>),
+}
+
+impl std::ops::Deref for TVal<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            TVal::Borrowed(b) => b,
+            TVal::Owned(v) => v,
+            TVal::Shared(a) => &a.val,
+        }
+    }
+}
+
+struct LinkMatch {
+    name: String,
+    value: Vec<u8>,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(1);
+
+/// Per-request state. Create with [`Engine::transaction`]; call the phase
+/// methods in order. Not shared between threads (it is `Send`).
+#[derive(Debug)]
+pub struct Transaction {
+    engine: Engine,
+    mode: Mode,
+    next_phase: u8,
+    method: Vec<u8>,
+    uri: Vec<u8>,
+    uri_raw: Vec<u8>,
+    filename: Vec<u8>,
+    basename: Vec<u8>,
+    query: Vec<u8>,
+    protocol: Vec<u8>,
+    request_line: Vec<u8>,
+    remote_addr: Vec<u8>,
+    unique_id: Vec<u8>,
+    req_headers: Pairs,
+    cookies: Pairs,
+    args_get: Pairs,
+    args_post: Pairs,
+    files: Pairs,
+    file_sizes: Pairs,
+    files_combined: usize,
+    part_headers: Pairs,
+    multipart_strict_error: bool,
+    multipart_unmatched_boundary: bool,
+    xml_text: Option<Vec<u8>>,
+    xml_attrs: Vec<Vec<u8>>,
+    req_body: Vec<u8>,
+    req_body_len: usize,
+    processor: Option<BodyProcessor>,
+    force_body_var: bool,
+    request_body_access: bool,
+    response_body_access: bool,
+    reqbody_error: bool,
+    reqbody_error_msg: Vec<u8>,
+    tx: FxHashMap<String, Vec<u8>>,
+    matched_var: Vec<u8>,
+    matched_var_name: Vec<u8>,
+    matched_vars: Pairs,
+    resp_status: Vec<u8>,
+    resp_protocol: Vec<u8>,
+    resp_headers: Pairs,
+    resp_body: Vec<u8>,
+    resp_content_type: Vec<u8>,
+    removed_ids: Vec<IdRange>,
+    removed_tags: Vec<String>,
+    removed_targets: Vec<(Option<IdRange>, Option<String>, Var, KeySel)>,
+    allow_request: bool,
+    events: Vec<MatchEvent>,
+    intervention: Option<Intervention>,
+    detected: Option<Intervention>,
+    /// Transformation results for request/response data, keyed by (value address, length, chain id).
+    /// Cleared at each phase start, when the underlying data may change.
+    tcache: RefCell<FxHashMap<(usize, usize, u32), Arc<Cached>>>,
+}
+
+fn split_uri(uri: &[u8]) -> (&[u8], &[u8], &[u8]) {
+    // Strip scheme://authority for absolute-form URIs.
+    let mut rel = uri;
+    if let Some(p) = memchr::memmem::find(uri, b"://") {
+        if uri[..p].iter().all(|c| c.is_ascii_alphabetic()) {
+            let rest = &uri[p + 3..];
+            rel = match rest.iter().position(|c| *c == b'/') {
+                Some(i) => &rest[i..],
+                None => b"/",
+            };
+        }
+    }
+    let (path, query) = match rel.iter().position(|c| *c == b'?') {
+        Some(i) => (&rel[..i], &rel[i + 1..]),
+        None => (rel, &b""[..]),
+    };
+    (rel, path, query)
+}
+
+/// `%XX` decoding without `+` handling (paths).
+fn percent_decode(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'%' && i + 2 < v.len() {
+            let h = |c: u8| (c as char).to_digit(16);
+            if let (Some(a), Some(b)) = (h(v[i + 1]), h(v[i + 2])) {
+                out.push((a * 16 + b) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(v[i]);
+        i += 1;
+    }
+    out
+}
+
+fn parse_cookies(v: &[u8], out: &mut Pairs) {
+    for part in v.split(|c| *c == b';') {
+        let part = part.trim_ascii();
+        if part.is_empty() {
+            continue;
+        }
+        match part.iter().position(|c| *c == b'=') {
+            Some(i) => out.push((part[..i].to_vec(), part[i + 1..].to_vec())),
+            None => out.push((part.to_vec(), Vec::new())),
+        }
+    }
+}
+
+fn header<'a>(h: &'a Pairs, name: &str) -> Option<&'a [u8]> {
+    h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v.as_slice())
+}
+
+fn id_in(ranges: &[IdRange], id: u64) -> bool {
+    ranges.iter().any(|(a, b)| *a <= id && id <= *b)
+}
+
+impl Transaction {
+    pub(crate) fn new(engine: Engine) -> Transaction {
+        let mode = engine.inner.mode;
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let unique_id = format!("{:x}{:08x}", t, n).into_bytes();
+        let request_body_access = engine.inner.request_body_access;
+        let response_body_access = engine.inner.response_body_access;
+        Transaction {
+            engine,
+            mode,
+            next_phase: 1,
+            method: Vec::new(),
+            uri: Vec::new(),
+            uri_raw: Vec::new(),
+            filename: Vec::new(),
+            basename: Vec::new(),
+            query: Vec::new(),
+            protocol: Vec::new(),
+            request_line: Vec::new(),
+            remote_addr: Vec::new(),
+            unique_id,
+            req_headers: Vec::new(),
+            cookies: Vec::new(),
+            args_get: Vec::new(),
+            args_post: Vec::new(),
+            files: Vec::new(),
+            file_sizes: Vec::new(),
+            files_combined: 0,
+            part_headers: Vec::new(),
+            multipart_strict_error: false,
+            multipart_unmatched_boundary: false,
+            xml_text: None,
+            xml_attrs: Vec::new(),
+            req_body: Vec::new(),
+            req_body_len: 0,
+            processor: None,
+            force_body_var: false,
+            request_body_access,
+            response_body_access,
+            reqbody_error: false,
+            reqbody_error_msg: Vec::new(),
+            tx: FxHashMap::default(),
+            matched_var: Vec::new(),
+            matched_var_name: Vec::new(),
+            matched_vars: Vec::new(),
+            resp_status: Vec::new(),
+            resp_protocol: Vec::new(),
+            resp_headers: Vec::new(),
+            resp_body: Vec::new(),
+            resp_content_type: Vec::new(),
+            removed_ids: Vec::new(),
+            removed_tags: Vec::new(),
+            removed_targets: Vec::new(),
+            allow_request: false,
+            events: Vec::new(),
+            intervention: None,
+            detected: None,
+            tcache: RefCell::new(FxHashMap::default()),
+        }
+    }
+
+    // ----- public API -------------------------------------------------------
+
+    /// Phase 1: request line and headers. `uri` is the request target as
+    /// received (origin-form `/a?b=c` or absolute-form), `protocol` e.g. `HTTP/1.1`.
+    pub fn request_headers<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &mut self,
+        method: &str,
+        uri: &[u8],
+        protocol: &str,
+        headers: &[(K, V)],
+        client_ip: &str,
+    ) -> Option<Intervention> {
+        if self.next_phase > 1 {
+            return self.intervention.clone();
+        }
+        self.method = method.as_bytes().to_vec();
+        self.uri_raw = uri.to_vec();
+        let (rel, path, query) = split_uri(uri);
+        self.uri = rel.to_vec();
+        // Like ModSecurity/Coraza, REQUEST_FILENAME is the percent-decoded path.
+        self.filename = percent_decode(path);
+        self.basename = self.filename.rsplit(|c| *c == b'/').next().unwrap_or(b"").to_vec();
+        self.query = query.to_vec();
+        self.protocol = protocol.as_bytes().to_vec();
+        let mut line = self.method.clone();
+        line.push(b' ');
+        line.extend_from_slice(uri);
+        line.push(b' ');
+        line.extend_from_slice(protocol.as_bytes());
+        self.request_line = line;
+        self.remote_addr = client_ip.as_bytes().to_vec();
+        self.args_get = body::urlencoded::parse(query);
+        for (k, v) in headers {
+            let (k, v) = (k.as_ref(), v.as_ref());
+            if k.eq_ignore_ascii_case(b"cookie") {
+                parse_cookies(v, &mut self.cookies);
+            }
+            self.req_headers.push((k.to_vec(), v.to_vec()));
+        }
+        if let Some(ct) = header(&self.req_headers, "content-type") {
+            self.processor = Engine::body_processor_for(&String::from_utf8_lossy(ct));
+        }
+        self.run_phase(1)
+    }
+
+    /// Phase 2: the request body (pass an empty slice when there is none).
+    /// At most the engine's request body limit is inspected.
+    pub fn request_body(&mut self, body: &[u8]) -> Option<Intervention> {
+        if self.next_phase == 1 {
+            let none: [(&str, &str); 0] = [];
+            self.request_headers("GET", b"/", "HTTP/1.1", &none, "");
+        }
+        if self.next_phase > 2 || self.intervention.is_some() {
+            return self.intervention.clone();
+        }
+        let cfg = &self.engine.inner.cfg;
+        let limit = cfg.request_body_limit;
+        if body.len() > limit && cfg.request_body_limit_action == BodyLimitAction::Reject && self.mode == Mode::On {
+            self.intervention = Some(Intervention { status: 413, rule_id: 0, phase: 2, action: "reject", url: None });
+            self.next_phase = 3;
+            return self.intervention.clone();
+        }
+        if self.request_body_access {
+            let body = &body[..body.len().min(limit)];
+            self.process_request_body(body);
+        }
+        self.run_phase(2)
+    }
+
+    /// Phase 3: response status and headers.
+    pub fn response_headers<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &mut self,
+        status: u16,
+        protocol: &str,
+        headers: &[(K, V)],
+    ) -> Option<Intervention> {
+        if self.next_phase <= 2 {
+            self.request_body(&[]);
+        }
+        if self.next_phase > 3 || self.intervention.is_some() {
+            return self.intervention.clone();
+        }
+        self.resp_status = status.to_string().into_bytes();
+        self.resp_protocol = protocol.as_bytes().to_vec();
+        for (k, v) in headers {
+            self.resp_headers.push((k.as_ref().to_vec(), v.as_ref().to_vec()));
+        }
+        self.resp_content_type = header(&self.resp_headers, "content-type").unwrap_or(b"").to_vec();
+        self.run_phase(3)
+    }
+
+    /// Whether the response body should be passed to [`Self::response_body`]
+    /// (body access on and the content type is one of the inspected types).
+    pub fn wants_response_body(&self) -> bool {
+        if !self.response_body_access {
+            return false;
+        }
+        let ct = String::from_utf8_lossy(&self.resp_content_type).split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        self.engine.inner.cfg.response_body_mime_types.iter().any(|m| m.eq_ignore_ascii_case(&ct))
+    }
+
+    /// Phase 4: the response body (at most the response body limit is inspected).
+    pub fn response_body(&mut self, body: &[u8]) -> Option<Intervention> {
+        if self.next_phase <= 3 {
+            let none: [(&str, &str); 0] = [];
+            self.response_headers(200, "HTTP/1.1", &none);
+        }
+        if self.next_phase > 4 || self.intervention.is_some() {
+            return self.intervention.clone();
+        }
+        let cfg = &self.engine.inner.cfg;
+        if body.len() > cfg.response_body_limit && cfg.response_body_limit_action == BodyLimitAction::Reject && self.mode == Mode::On {
+            self.intervention = Some(Intervention { status: 500, rule_id: 0, phase: 4, action: "reject", url: None });
+            self.next_phase = 5;
+            return self.intervention.clone();
+        }
+        if self.wants_response_body() {
+            self.resp_body = body[..body.len().min(cfg.response_body_limit)].to_vec();
+        }
+        self.run_phase(4)
+    }
+
+    /// Phase 5 (logging): runs the remaining phases' rules (e.g. CRS correlation).
+    pub fn finish(&mut self) {
+        if self.next_phase <= 4 && self.intervention.is_none() {
+            self.response_body(&[]);
+        }
+        if self.next_phase <= 5 {
+            self.next_phase = 5;
+            let _ = self.run_phase(5);
+        }
+    }
+
+    /// The interruption decided so far (only in `On` mode).
+    pub fn intervention(&self) -> Option<&Intervention> {
+        self.intervention.as_ref()
+    }
+
+    /// What would have interrupted in `DetectionOnly` mode (or the real one in `On`).
+    pub fn detected_intervention(&self) -> Option<&Intervention> {
+        self.intervention.as_ref().or(self.detected.as_ref())
+    }
+
+    /// Logged rule matches, in order.
+    pub fn matches(&self) -> &[MatchEvent] {
+        &self.events
+    }
+
+    /// Ids of logged matches.
+    pub fn matched_rule_ids(&self) -> Vec<u64> {
+        self.events.iter().map(|e| e.rule_id).collect()
+    }
+
+    /// CRS inbound anomaly score (`tx.blocking_inbound_anomaly_score`, or `tx.anomaly_score`).
+    pub fn anomaly_score(&self) -> i64 {
+        self.tx.get("blocking_inbound_anomaly_score").or_else(|| self.tx.get("anomaly_score")).map(|v| atoi(v)).unwrap_or(0)
+    }
+
+    /// CRS outbound anomaly score.
+    pub fn outbound_anomaly_score(&self) -> i64 {
+        self.tx.get("blocking_outbound_anomaly_score").map(|v| atoi(v)).unwrap_or(0)
+    }
+
+    /// A TX variable (key is case-insensitive).
+    pub fn tx_var(&self, key: &str) -> Option<&[u8]> {
+        self.tx.get(&key.to_ascii_lowercase()).map(Vec::as_slice)
+    }
+
+    /// The effective rule engine mode (after `ctl:ruleEngine`).
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    // ----- body processing --------------------------------------------------
+
+    fn process_request_body(&mut self, body: &[u8]) {
+        self.req_body_len = body.len();
+        let proc = self.processor;
+        // REQUEST_BODY holds the raw body except for the XML and multipart
+        // processors (unless forced); CRS rules such as 934210 rely on it for JSON.
+        if !matches!(proc, Some(BodyProcessor::Xml) | Some(BodyProcessor::Multipart)) || self.force_body_var {
+            self.req_body = body.to_vec();
+        }
+        if body.is_empty() {
+            return;
+        }
+        match proc {
+            Some(BodyProcessor::UrlEncoded) => self.args_post = body::urlencoded::parse(body),
+            Some(BodyProcessor::Json) => match body::json::parse(body) {
+                Ok(p) => self.args_post = p,
+                Err(e) => self.body_error(&format!("JSON parsing error: {e}")),
+            },
+            Some(BodyProcessor::Xml) => {
+                let (t, a) = body::xml::parse(body);
+                self.xml_text = Some(t);
+                self.xml_attrs = a;
+            }
+            Some(BodyProcessor::Multipart) => {
+                let ct = header(&self.req_headers, "content-type").map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_default();
+                match body::multipart::boundary(&ct)
+                    .ok_or_else(|| "multipart: no boundary".to_string())
+                    .and_then(|b| body::multipart::parse(body, &b))
+                {
+                    Ok(mp) => {
+                        self.args_post = mp.args;
+                        self.files = mp.files;
+                        self.files_combined = mp.file_sizes.iter().map(|(_, s)| *s).sum();
+                        self.file_sizes = mp.file_sizes.into_iter().map(|(k, s)| (k, s.to_string().into_bytes())).collect();
+                        self.part_headers = mp.part_headers;
+                        self.multipart_strict_error = mp.strict_error;
+                        self.multipart_unmatched_boundary = mp.unmatched_boundary;
+                    }
+                    Err(e) => {
+                        self.multipart_strict_error = true;
+                        self.body_error(&e);
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn body_error(&mut self, msg: &str) {
+        self.reqbody_error = true;
+        self.reqbody_error_msg = msg.as_bytes().to_vec();
+    }
+
+    // ----- phase execution --------------------------------------------------
+
+    fn run_phase(&mut self, phase: u8) -> Option<Intervention> {
+        self.next_phase = phase + 1;
+        self.tcache.get_mut().clear();
+        if self.mode == Mode::Off || self.intervention.is_some() || (self.allow_request && phase <= 2) {
+            return self.intervention.clone();
+        }
+        let engine = self.engine.clone();
+        let list = &engine.inner.phases[usize::from(phase)];
+        let mut i = 0;
+        while i < list.len() {
+            let Item::Rule(idx, jump) = &list[i] else {
+                i += 1;
+                continue;
+            };
+            let rule = &engine.inner.rules[*idx];
+            if self.is_removed(rule) {
+                i += 1;
+                continue;
+            }
+            if self.eval_head(rule) {
+                match &rule.disruptive {
+                    Disruptive::Deny | Disruptive::Drop | Disruptive::Redirect(_) => {
+                        let (status, action, url) = match &rule.disruptive {
+                            Disruptive::Redirect(u) => (rule.actions.status.unwrap_or(302), "redirect", Some(u.clone())),
+                            Disruptive::Drop => (rule.actions.status.unwrap_or(403), "drop", None),
+                            _ => (rule.actions.status.unwrap_or(403), "deny", None),
+                        };
+                        let iv = Intervention { status, rule_id: rule.id, phase, action, url };
+                        if self.mode == Mode::On {
+                            self.intervention = Some(iv);
+                            return self.intervention.clone();
+                        }
+                        if self.detected.is_none() {
+                            self.detected = Some(iv);
+                        }
+                    }
+                    Disruptive::Allow => {
+                        if phase <= 2 {
+                            self.allow_request = true;
+                        }
+                        return None;
+                    }
+                    Disruptive::Pass | Disruptive::Block => {}
+                }
+                if self.mode == Mode::Off {
+                    return None;
+                }
+                if let Some(j) = jump {
+                    i = *j;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        self.intervention.clone()
+    }
+
+    fn is_removed(&self, rule: &Rule) -> bool {
+        id_in(&self.removed_ids, rule.id) || self.removed_tags.iter().any(|t| rule.has_tag(t))
+    }
+
+    /// Evaluates a whole chain; on success runs the head's actions and logs.
+    fn eval_head(&mut self, rule: &Rule) -> bool {
+        self.matched_vars.clear();
+        let Some(head_match) = self.eval_link(rule, rule) else {
+            return false;
+        };
+        let mut link = rule;
+        while let Some(next) = &link.chained {
+            if self.eval_link(next, rule).is_none() {
+                return false;
+            }
+            link = next;
+        }
+        if rule.log {
+            let message = rule.actions.msg.as_ref().map(|m| self.expand(m, rule)).unwrap_or_default();
+            let logdata = rule.actions.logdata.as_ref().map(|m| self.expand(m, rule)).unwrap_or_default();
+            self.events.push(MatchEvent {
+                rule_id: rule.id,
+                phase: rule.phase,
+                message: String::from_utf8_lossy(&message).into_owned(),
+                logdata: String::from_utf8_lossy(&logdata).into_owned(),
+                tags: rule.actions.tags.clone(),
+                severity: rule.actions.severity,
+                matched_var: head_match.name,
+                data: excerpt(&head_match.value),
+                disruptive: matches!(rule.disruptive, Disruptive::Deny | Disruptive::Drop | Disruptive::Redirect(_)),
+            });
+        }
+        true
+    }
+
+    /// Evaluates one link. For every matching value it sets TX:0..9 (with
+    /// `capture`), MATCHED_VAR(S) and runs the link's non-disruptive actions,
+    /// like ModSecurity. Returns the last match.
+    fn eval_link(&mut self, rule: &Rule, head: &Rule) -> Option<LinkMatch> {
+        if rule.is_action {
+            self.run_link_actions(rule, head);
+            return Some(LinkMatch { name: String::new(), value: Vec::new() });
+        }
+        let mut found: Vec<(LinkMatch, Option<Vec<Vec<u8>>>)> = Vec::new();
+        {
+            let mut vals: Vec<Val> = Vec::with_capacity(16);
+            let extra: Vec<(Var, &KeySel)> = if self.removed_targets.is_empty() {
+                Vec::new()
+            } else {
+                self.removed_targets
+                    .iter()
+                    .filter(|(ids, tag, _, _)| {
+                        ids.is_some_and(|r| r.0 <= head.id && head.id <= r.1) || tag.as_ref().is_some_and(|t| head.has_tag(t))
+                    })
+                    .map(|(_, _, v, k)| (*v, k))
+                    .collect()
+            };
+            for t in &rule.targets.targets {
+                self.collect(t, rule, &extra, &mut vals);
+            }
+            let expand = |m: &Macro| self.expand(m, head);
+            let want_caps = rule.actions.capture && !rule.operator.negated;
+            let mut tmp_caps = Vec::new();
+            for v in &vals {
+                let mut matched: Option<Vec<u8>> = None;
+                if rule.actions.multi_match {
+                    let mut cur: Cow<[u8]> = Cow::Borrowed(v.value.as_ref());
+                    let mut steps = vec![cur.to_vec()];
+                    for tr in &rule.transforms {
+                        let next = tr.apply(&cur);
+                        if next != cur.as_ref() {
+                            steps.push(next.clone());
+                        }
+                        cur = Cow::Owned(next);
+                    }
+                    for s in steps {
+                        tmp_caps.clear();
+                        let m = rule.operator.matches(&s, &expand, want_caps.then_some(&mut tmp_caps));
+                        if m != rule.operator.negated {
+                            matched = Some(s);
+                            break;
+                        }
+                    }
+                } else {
+                    let cur = self.transformed(rule, v);
+                    if !self.may_match(rule, &cur) {
+                        continue;
+                    }
+                    tmp_caps.clear();
+                    let m = rule.operator.matches(&cur, &expand, want_caps.then_some(&mut tmp_caps));
+                    if m != rule.operator.negated {
+                        matched = Some(cur.to_vec());
+                    }
+                }
+                if let Some(value) = matched {
+                    let caps = (want_caps && !tmp_caps.is_empty()).then(|| std::mem::take(&mut tmp_caps));
+                    found.push((LinkMatch { name: var_name(v.var, v.key), value }, caps));
+                }
+            }
+        }
+        let mut last = None;
+        for (m, caps) in found {
+            if let Some(caps) = caps {
+                for i in 0..10 {
+                    self.tx.remove(&i.to_string());
+                }
+                for (i, c) in caps.into_iter().enumerate() {
+                    self.tx.insert(i.to_string(), c);
+                }
+            }
+            self.matched_vars.push((m.name.as_bytes().to_vec(), m.value.clone()));
+            self.matched_var = m.value.clone();
+            self.matched_var_name = m.name.as_bytes().to_vec();
+            self.run_link_actions(rule, head);
+            last = Some(m);
+        }
+        last
+    }
+
+    /// Applies the rule's transformations, memoized for immutable request/response data.
+    fn transformed<'v>(&self, rule: &Rule, v: &'v Val<'_>) -> TVal<'v> {
+        let cacheable = matches!(v.value, Cow::Borrowed(_))
+            && !matches!(v.var, Var::Tx | Var::MatchedVar | Var::MatchedVars | Var::MatchedVarName | Var::MatchedVarsNames);
+        if !cacheable || (rule.transforms.is_empty() && rule.pf_bit.is_none()) {
+            if rule.transforms.is_empty() {
+                return TVal::Borrowed(v.value.as_ref());
+            }
+            let mut cur: Vec<u8> = rule.transforms[0].apply(&v.value);
+            for tr in &rule.transforms[1..] {
+                cur = tr.apply(&cur);
+            }
+            return TVal::Owned(cur);
+        }
+        let key = (v.value.as_ptr() as usize, v.value.len(), rule.chain_id);
+        if let Some(hit) = self.tcache.borrow().get(&key) {
+            return TVal::Shared(hit.clone());
+        }
+        let cur: Vec<u8> = match rule.transforms.split_first() {
+            None => v.value.to_vec(),
+            Some((first, rest)) => {
+                let mut cur = first.apply(&v.value);
+                for tr in rest {
+                    cur = tr.apply(&cur);
+                }
+                cur
+            }
+        };
+        let a = Arc::new(Cached { val: cur, bits: std::sync::OnceLock::new() });
+        self.tcache.borrow_mut().insert(key, a.clone());
+        TVal::Shared(a)
+    }
+
+    /// False when the shared prefilter proves the rule's regex cannot match `tv`.
+    fn may_match(&self, rule: &Rule, tv: &TVal<'_>) -> bool {
+        let (Some(bit), TVal::Shared(c), Some(pf)) = (rule.pf_bit, tv, self.engine.inner.prefilter.as_ref()) else {
+            return true;
+        };
+        let bits = c.bits.get_or_init(|| pf.scan(&c.val));
+        bits.get(bit as usize / 64).is_none_or(|w| w & (1 << (bit % 64)) != 0)
+    }
+
+    fn run_link_actions(&mut self, link: &Rule, head: &Rule) {
+        for sv in &link.actions.setvars {
+            match sv {
+                SetVar::Set(k, v) => {
+                    let key = String::from_utf8_lossy(&self.expand(k, head)).to_ascii_lowercase();
+                    let val = self.expand(v, head);
+                    self.tx.insert(key, val);
+                }
+                SetVar::Add(k, v) | SetVar::Sub(k, v) => {
+                    let key = String::from_utf8_lossy(&self.expand(k, head)).to_ascii_lowercase();
+                    let delta = atoi(&self.expand(v, head));
+                    let cur = self.tx.get(&key).map(|x| atoi(x)).unwrap_or(0);
+                    let n = if matches!(sv, SetVar::Add(..)) { cur.saturating_add(delta) } else { cur.saturating_sub(delta) };
+                    self.tx.insert(key, n.to_string().into_bytes());
+                }
+                SetVar::Delete(k) => {
+                    let key = String::from_utf8_lossy(&self.expand(k, head)).to_ascii_lowercase();
+                    self.tx.remove(&key);
+                }
+            }
+        }
+        for c in &link.actions.ctls {
+            match c {
+                Ctl::RemoveById(r) => self.removed_ids.push(*r),
+                Ctl::RemoveByTag(t) => self.removed_tags.push(t.clone()),
+                Ctl::RemoveTargetById(r, v, k) => self.removed_targets.push((Some(*r), None, *v, k.clone())),
+                Ctl::RemoveTargetByTag(t, v, k) => self.removed_targets.push((None, Some(t.clone()), *v, k.clone())),
+                Ctl::RuleEngine(m) => self.mode = *m,
+                Ctl::RequestBodyProcessor(p) => self.processor = Some(*p),
+                Ctl::ForceRequestBodyVariable(b) => self.force_body_var = *b,
+                Ctl::RequestBodyAccess(b) => self.request_body_access = *b,
+                Ctl::ResponseBodyAccess(b) => self.response_body_access = *b,
+                Ctl::Noop => {}
+            }
+        }
+    }
+
+    // ----- variables --------------------------------------------------------
+
+    fn scalar(&self, var: Var) -> Cow<'_, [u8]> {
+        let b = |v: &[u8]| -> Cow<'_, [u8]> { Cow::Owned(v.to_vec()) };
+        match var {
+            Var::RequestMethod => Cow::Borrowed(&self.method),
+            Var::RequestUri => Cow::Borrowed(&self.uri),
+            Var::RequestUriRaw => Cow::Borrowed(&self.uri_raw),
+            Var::RequestFilename => Cow::Borrowed(&self.filename),
+            Var::RequestBasename => Cow::Borrowed(&self.basename),
+            Var::RequestLine => Cow::Borrowed(&self.request_line),
+            Var::RequestProtocol => Cow::Borrowed(&self.protocol),
+            Var::RequestBody => Cow::Borrowed(&self.req_body),
+            Var::RequestBodyLength => b(self.req_body_len.to_string().as_bytes()),
+            Var::QueryString => Cow::Borrowed(&self.query),
+            Var::RemoteAddr => Cow::Borrowed(&self.remote_addr),
+            Var::UniqueId => Cow::Borrowed(&self.unique_id),
+            Var::ReqbodyProcessor => Cow::Borrowed(self.processor.map(|p| p.name()).unwrap_or("").as_bytes()),
+            Var::ReqbodyError => Cow::Borrowed(if self.reqbody_error { b"1" } else { b"0" }),
+            Var::ReqbodyErrorMsg => Cow::Borrowed(&self.reqbody_error_msg),
+            Var::FilesCombinedSize => b(self.files_combined.to_string().as_bytes()),
+            Var::ArgsCombinedSize => {
+                let n: usize = self.args_get.iter().chain(self.args_post.iter()).map(|(k, v)| k.len() + v.len()).sum();
+                b(n.to_string().as_bytes())
+            }
+            Var::MultipartStrictError => Cow::Borrowed(if self.multipart_strict_error { b"1" } else { b"0" }),
+            Var::MultipartUnmatchedBoundary => Cow::Borrowed(if self.multipart_unmatched_boundary { b"1" } else { b"0" }),
+            Var::MultipartFilename => Cow::Borrowed(self.files.last().map(|f| f.1.as_slice()).unwrap_or(b"")),
+            Var::MultipartName => Cow::Borrowed(self.files.last().map(|f| f.0.as_slice()).unwrap_or(b"")),
+            Var::MatchedVar => Cow::Borrowed(&self.matched_var),
+            Var::MatchedVarName => Cow::Borrowed(&self.matched_var_name),
+            Var::ResponseBody => Cow::Borrowed(&self.resp_body),
+            Var::ResponseStatus => Cow::Borrowed(&self.resp_status),
+            Var::ResponseProtocol => Cow::Borrowed(&self.resp_protocol),
+            Var::ResponseContentType => Cow::Borrowed(&self.resp_content_type),
+            Var::ResponseContentLength => b(header(&self.resp_headers, "content-length").unwrap_or(b"")),
+            Var::Duration => Cow::Borrowed(b"0"),
+            _ => Cow::Borrowed(b""),
+        }
+    }
+
+    /// Scalars that only exist once set (so `&VAR` counts 0 before).
+    fn scalar_present(&self, var: Var) -> bool {
+        match var {
+            Var::ResponseStatus | Var::ResponseProtocol => !self.resp_status.is_empty(),
+            Var::ResponseContentType => !self.resp_content_type.is_empty(),
+            Var::ResponseBody => !self.resp_body.is_empty(),
+            Var::RequestBody => !self.req_body.is_empty(),
+            Var::ReqbodyProcessor => self.processor.is_some(),
+            _ => true,
+        }
+    }
+
+    fn collect<'a>(&'a self, t: &Target, rule: &Rule, extra: &[(Var, &KeySel)], out: &mut Vec<Val<'a>>) {
+        let start = out.len();
+        let excluded = |var: Var, key: &[u8]| -> bool {
+            rule.targets.exclusions.iter().any(|e| e.var == var && e.key.matches(key))
+                || extra.iter().any(|(v, k)| *v == var && k.matches(key))
+        };
+        let pairs = |var: Var, list: &'a Pairs, names: bool, out: &mut Vec<Val<'a>>| {
+            for (k, v) in list {
+                if t.key.matches(k) && !excluded(var, k) {
+                    out.push(Val { var, key: k, value: Cow::Borrowed(if names { k } else { v }) });
+                }
+            }
+        };
+        match t.var {
+            Var::Args => {
+                pairs(Var::Args, &self.args_get, false, out);
+                pairs(Var::Args, &self.args_post, false, out);
+            }
+            Var::ArgsNames => {
+                pairs(Var::ArgsNames, &self.args_get, true, out);
+                pairs(Var::ArgsNames, &self.args_post, true, out);
+            }
+            Var::ArgsGet => pairs(Var::ArgsGet, &self.args_get, false, out),
+            Var::ArgsGetNames => pairs(Var::ArgsGetNames, &self.args_get, true, out),
+            Var::ArgsPost => pairs(Var::ArgsPost, &self.args_post, false, out),
+            Var::ArgsPostNames => pairs(Var::ArgsPostNames, &self.args_post, true, out),
+            Var::RequestHeaders => pairs(Var::RequestHeaders, &self.req_headers, false, out),
+            Var::RequestHeadersNames => pairs(Var::RequestHeadersNames, &self.req_headers, true, out),
+            Var::RequestCookies => pairs(Var::RequestCookies, &self.cookies, false, out),
+            Var::RequestCookiesNames => pairs(Var::RequestCookiesNames, &self.cookies, true, out),
+            Var::Files => pairs(Var::Files, &self.files, false, out),
+            Var::FilesNames => pairs(Var::FilesNames, &self.files, true, out),
+            Var::FilesSizes => pairs(Var::FilesSizes, &self.file_sizes, false, out),
+            Var::MultipartPartHeaders => pairs(Var::MultipartPartHeaders, &self.part_headers, false, out),
+            Var::ResponseHeaders => pairs(Var::ResponseHeaders, &self.resp_headers, false, out),
+            Var::ResponseHeadersNames => pairs(Var::ResponseHeadersNames, &self.resp_headers, true, out),
+            Var::MatchedVars => pairs(Var::MatchedVars, &self.matched_vars, false, out),
+            Var::MatchedVarsNames => pairs(Var::MatchedVarsNames, &self.matched_vars, true, out),
+            Var::Tx => {
+                if let KeySel::Exact(k) = &t.key {
+                    if let Ok(ks) = std::str::from_utf8(k) {
+                        if let Some((key, v)) = self.tx.get_key_value(ks) {
+                            if !excluded(Var::Tx, key.as_bytes()) {
+                                out.push(Val { var: Var::Tx, key: key.as_bytes(), value: Cow::Borrowed(v) });
+                            }
+                        }
+                    }
+                } else {
+                    for (k, v) in &self.tx {
+                        if t.key.matches(k.as_bytes()) && !excluded(Var::Tx, k.as_bytes()) {
+                            out.push(Val { var: Var::Tx, key: k.as_bytes(), value: Cow::Borrowed(v) });
+                        }
+                    }
+                }
+            }
+            Var::Xml => {
+                let attrs = matches!(&t.key, KeySel::Exact(k) if k.as_slice() == b"//@*");
+                if attrs {
+                    for a in &self.xml_attrs {
+                        out.push(Val { var: Var::Xml, key: b"//@*", value: Cow::Borrowed(a) });
+                    }
+                } else if let Some(x) = &self.xml_text {
+                    out.push(Val { var: Var::Xml, key: b"/*", value: Cow::Borrowed(x) });
+                }
+            }
+            v => {
+                if !excluded(v, b"") && (!t.count || self.scalar_present(v)) {
+                    out.push(Val { var: v, key: b"", value: self.scalar(v) });
+                }
+            }
+        }
+        if t.count {
+            let n = out.len() - start;
+            out.truncate(start);
+            out.push(Val { var: t.var, key: b"", value: Cow::Owned(n.to_string().into_bytes()) });
+        }
+    }
+
+    /// First value of `var[:key]`, for macros.
+    fn lookup(&self, var: Var, key: Option<&str>, out: &mut Vec<u8>) {
+        if !var.is_collection() {
+            out.extend_from_slice(&self.scalar(var));
+            return;
+        }
+        let key = key.unwrap_or("");
+        if var == Var::Tx {
+            if let Some(v) = self.tx.get(key) {
+                out.extend_from_slice(v);
+            }
+            return;
+        }
+        let t = Target { var, key: KeySel::Exact(key.as_bytes().to_vec()), count: false };
+        let mut vals = Vec::new();
+        let dummy = Rule {
+            id: 0,
+            phase: 0,
+            targets: Default::default(),
+            operator: crate::operators::Operator {
+                op: crate::operators::Op::NoMatch,
+                negated: false,
+                name: String::new(),
+                arg_text: String::new(),
+            },
+            transforms: Vec::new(),
+            actions: Default::default(),
+            disruptive: Disruptive::Pass,
+            log: false,
+            chained: None,
+            loc: crate::error::Loc { file: std::sync::Arc::from(""), line: 0 },
+            is_action: true,
+            chain_id: u32::MAX,
+            pf_bit: None,
+        };
+        self.collect(&t, &dummy, &[], &mut vals);
+        if let Some(v) = vals.first() {
+            out.extend_from_slice(&v.value);
+        }
+    }
+
+    fn expand(&self, m: &Macro, rule: &Rule) -> Vec<u8> {
+        m.expand(|r, out| match r {
+            MacroRef::Var(v, k) => self.lookup(*v, k.as_deref(), out),
+            MacroRef::Rule(f) => match f.as_str() {
+                "id" => out.extend_from_slice(rule.id.to_string().as_bytes()),
+                "msg" => {
+                    if let Some(mm) = &rule.actions.msg {
+                        if let Some(l) = mm.as_literal() {
+                            out.extend_from_slice(&l);
+                        } else {
+                            out.extend_from_slice(&self.expand(mm, &Rule { actions: Default::default(), ..rule.clone() }));
+                        }
+                    }
+                }
+                "severity" => out.extend_from_slice(rule.actions.severity.map(severity_name).unwrap_or("").as_bytes()),
+                "ver" => out.extend_from_slice(rule.actions.ver.as_deref().unwrap_or("").as_bytes()),
+                "logdata" => {}
+                _ => {}
+            },
+        })
+    }
+}

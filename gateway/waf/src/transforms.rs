@@ -1,0 +1,683 @@
+//! Transformation functions (`t:...`), implemented with ModSecurity v2
+//! semantics. All functions are total: they never panic on any input.
+
+use base64::Engine as _;
+use sha1::Digest;
+
+/// A transformation step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transform {
+    /// `t:lowercase`
+    Lowercase,
+    /// `t:uppercase`
+    Uppercase,
+    /// `t:urlDecode`
+    UrlDecode,
+    /// `t:urlDecodeUni`
+    UrlDecodeUni,
+    /// `t:htmlEntityDecode`
+    HtmlEntityDecode,
+    /// `t:jsDecode`
+    JsDecode,
+    /// `t:cssDecode`
+    CssDecode,
+    /// `t:cmdLine`
+    CmdLine,
+    /// `t:compressWhitespace`
+    CompressWhitespace,
+    /// `t:removeWhitespace`
+    RemoveWhitespace,
+    /// `t:removeNulls`
+    RemoveNulls,
+    /// `t:replaceNulls`
+    ReplaceNulls,
+    /// `t:replaceComments`
+    ReplaceComments,
+    /// `t:removeCommentsChar`
+    RemoveCommentsChar,
+    /// `t:removeComments`
+    RemoveComments,
+    /// `t:escapeSeqDecode`
+    EscapeSeqDecode,
+    /// `t:hexEncode`
+    HexEncode,
+    /// `t:hexDecode`
+    HexDecode,
+    /// `t:base64Decode`
+    Base64Decode,
+    /// `t:base64DecodeExt`
+    Base64DecodeExt,
+    /// `t:base64Encode`
+    Base64Encode,
+    /// `t:length`
+    Length,
+    /// `t:sha1`
+    Sha1,
+    /// `t:normalizePath`
+    NormalizePath,
+    /// `t:normalizePathWin`
+    NormalizePathWin,
+    /// `t:utf8toUnicode`
+    Utf8ToUnicode,
+    /// `t:trim`
+    Trim,
+    /// `t:trimLeft`
+    TrimLeft,
+    /// `t:trimRight`
+    TrimRight,
+    /// `t:urlEncode`
+    UrlEncode,
+}
+
+impl Transform {
+    /// Looks a transformation up by its SecLang name (case-insensitive).
+    /// `none` is handled by the caller.
+    pub fn from_name(name: &str) -> Option<Transform> {
+        use Transform::*;
+        Some(match name.to_ascii_lowercase().as_str() {
+            "lowercase" => Lowercase,
+            "uppercase" => Uppercase,
+            "urldecode" => UrlDecode,
+            "urldecodeuni" => UrlDecodeUni,
+            "htmlentitydecode" => HtmlEntityDecode,
+            "jsdecode" => JsDecode,
+            "cssdecode" => CssDecode,
+            "cmdline" => CmdLine,
+            "compresswhitespace" => CompressWhitespace,
+            "removewhitespace" => RemoveWhitespace,
+            "removenulls" => RemoveNulls,
+            "replacenulls" => ReplaceNulls,
+            "replacecomments" => ReplaceComments,
+            "removecommentschar" => RemoveCommentsChar,
+            "removecomments" => RemoveComments,
+            "escapeseqdecode" => EscapeSeqDecode,
+            "hexencode" => HexEncode,
+            "hexdecode" => HexDecode,
+            "base64decode" => Base64Decode,
+            "base64decodeext" => Base64DecodeExt,
+            "base64encode" => Base64Encode,
+            "length" => Length,
+            "sha1" => Sha1,
+            "normalizepath" | "normalisepath" => NormalizePath,
+            "normalizepathwin" | "normalisepathwin" => NormalizePathWin,
+            "utf8tounicode" => Utf8ToUnicode,
+            "trim" => Trim,
+            "trimleft" => TrimLeft,
+            "trimright" => TrimRight,
+            "urlencode" => UrlEncode,
+            _ => return None,
+        })
+    }
+
+    /// Applies the transformation.
+    pub fn apply(self, v: &[u8]) -> Vec<u8> {
+        use Transform::*;
+        match self {
+            Lowercase => v.to_ascii_lowercase(),
+            Uppercase => v.to_ascii_uppercase(),
+            UrlDecode => url_decode(v, false),
+            UrlDecodeUni => url_decode(v, true),
+            HtmlEntityDecode => html_entity_decode(v),
+            JsDecode => js_decode(v),
+            CssDecode => css_decode(v),
+            CmdLine => cmd_line(v),
+            CompressWhitespace => compress_whitespace(v),
+            RemoveWhitespace => v.iter().copied().filter(|c| !is_space(*c)).collect(),
+            RemoveNulls => v.iter().copied().filter(|c| *c != 0).collect(),
+            ReplaceNulls => v.iter().map(|c| if *c == 0 { b' ' } else { *c }).collect(),
+            ReplaceComments => replace_comments(v),
+            RemoveCommentsChar => remove_comments_char(v),
+            RemoveComments => remove_comments(v),
+            EscapeSeqDecode => escape_seq_decode(v),
+            HexEncode => hex::encode(v).into_bytes(),
+            HexDecode => hex_decode(v),
+            Base64Decode => base64_decode(v, false),
+            Base64DecodeExt => base64_decode(v, true),
+            Base64Encode => base64::engine::general_purpose::STANDARD.encode(v).into_bytes(),
+            Length => v.len().to_string().into_bytes(),
+            Sha1 => sha1::Sha1::digest(v).to_vec(),
+            NormalizePath => normalize_path(v, false),
+            NormalizePathWin => normalize_path(v, true),
+            Utf8ToUnicode => utf8_to_unicode(v),
+            Trim => trim(v, true, true),
+            TrimLeft => trim(v, true, false),
+            TrimRight => trim(v, false, true),
+            UrlEncode => url_encode(v),
+        }
+    }
+}
+
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0xa0)
+}
+
+fn hexval(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn hex2(a: u8, b: u8) -> Option<u8> {
+    Some(hexval(a)? << 4 | hexval(b)?)
+}
+
+/// Maps a %u / \u code unit to one byte like ModSecurity (full-width ASCII folds to ASCII).
+fn unicode_to_byte(code: u32) -> u8 {
+    if (0xff01..=0xff5e).contains(&code) {
+        ((code - 0xff01) as u8).wrapping_add(0x21)
+    } else {
+        (code & 0xff) as u8
+    }
+}
+
+/// `%XX` (and `%uXXXX` when `uni`) decoding; `+` becomes a space. Invalid escapes are kept.
+pub fn url_decode(v: &[u8], uni: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        let c = v[i];
+        if c == b'%' {
+            if uni && i + 5 < v.len() && (v[i + 1] == b'u' || v[i + 1] == b'U') {
+                if let (Some(a), Some(b)) = (hex2(v[i + 2], v[i + 3]), hex2(v[i + 4], v[i + 5])) {
+                    out.push(unicode_to_byte(u32::from(a) << 8 | u32::from(b)));
+                    i += 6;
+                    continue;
+                }
+            }
+            if i + 2 < v.len() {
+                if let Some(b) = hex2(v[i + 1], v[i + 2]) {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(c);
+        } else if c == b'+' {
+            out.push(b' ');
+        } else {
+            out.push(c);
+        }
+        i += 1;
+    }
+    out
+}
+
+fn url_encode(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    for &c in v {
+        if c == b' ' {
+            out.push(b'+');
+        } else if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'*') {
+            out.push(c);
+        } else {
+            out.extend_from_slice(format!("%{c:02x}").as_bytes());
+        }
+    }
+    out
+}
+
+fn push_code(out: &mut Vec<u8>, code: u32) {
+    out.push(unicode_to_byte(code));
+}
+
+/// HTML entity decoding (numeric and the common named entities); `;` is optional.
+pub fn html_entity_decode(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'&' && i + 1 < v.len() {
+            if v[i + 1] == b'#' {
+                let (hexmode, start) =
+                    if i + 2 < v.len() && (v[i + 2] == b'x' || v[i + 2] == b'X') { (true, i + 3) } else { (false, i + 2) };
+                let mut j = start;
+                let mut code: u32 = 0;
+                while j < v.len() {
+                    let d = if hexmode { hexval(v[j]) } else { v[j].is_ascii_digit().then(|| v[j] - b'0') };
+                    match d {
+                        Some(d) => code = code.saturating_mul(if hexmode { 16 } else { 10 }).saturating_add(u32::from(d)),
+                        None => break,
+                    }
+                    j += 1;
+                }
+                if j > start {
+                    push_code(&mut out, code);
+                    if j < v.len() && v[j] == b';' {
+                        j += 1;
+                    }
+                    i = j;
+                    continue;
+                }
+            } else {
+                let mut j = i + 1;
+                while j < v.len() && v[j].is_ascii_alphanumeric() && j - i < 10 {
+                    j += 1;
+                }
+                let name = &v[i + 1..j];
+                let rep: Option<&[u8]> = match name.to_ascii_lowercase().as_slice() {
+                    b"quot" => Some(b"\""),
+                    b"amp" => Some(b"&"),
+                    b"lt" => Some(b"<"),
+                    b"gt" => Some(b">"),
+                    b"nbsp" => Some(&[0xa0]),
+                    b"apos" => Some(b"'"),
+                    b"colon" => Some(b":"),
+                    b"tab" => Some(b"\t"),
+                    b"newline" => Some(b"\n"),
+                    b"lpar" => Some(b"("),
+                    b"rpar" => Some(b")"),
+                    b"sol" => Some(b"/"),
+                    b"bsol" => Some(b"\\"),
+                    b"grave" => Some(b"`"),
+                    _ => None,
+                };
+                if let Some(r) = rep {
+                    out.extend_from_slice(r);
+                    if j < v.len() && v[j] == b';' {
+                        j += 1;
+                    }
+                    i = j;
+                    continue;
+                }
+            }
+        }
+        out.push(v[i]);
+        i += 1;
+    }
+    out
+}
+
+fn js_decode(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'\\' && i + 1 < v.len() {
+            let n = v[i + 1];
+            if (n == b'u' || n == b'U') && i + 5 < v.len() {
+                if let (Some(a), Some(b)) = (hex2(v[i + 2], v[i + 3]), hex2(v[i + 4], v[i + 5])) {
+                    push_code(&mut out, u32::from(a) << 8 | u32::from(b));
+                    i += 6;
+                    continue;
+                }
+            }
+            if (n == b'x' || n == b'X') && i + 3 < v.len() {
+                if let Some(b) = hex2(v[i + 2], v[i + 3]) {
+                    out.push(b);
+                    i += 4;
+                    continue;
+                }
+            }
+            if (b'0'..=b'7').contains(&n) {
+                let mut j = i + 1;
+                let mut code: u32 = 0;
+                while j < v.len() && j < i + 4 && (b'0'..=b'7').contains(&v[j]) {
+                    code = code * 8 + u32::from(v[j] - b'0');
+                    j += 1;
+                }
+                out.push((code & 0xff) as u8);
+                i = j;
+                continue;
+            }
+            out.push(match n {
+                b'a' => 7,
+                b'b' => 8,
+                b'f' => 12,
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                b'v' => 11,
+                other => other,
+            });
+            i += 2;
+            continue;
+        }
+        out.push(v[i]);
+        i += 1;
+    }
+    out
+}
+
+fn css_decode(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'\\' {
+            if i + 1 >= v.len() {
+                i += 1;
+                continue;
+            }
+            let mut j = i + 1;
+            let mut code: u32 = 0;
+            while j < v.len() && j - (i + 1) < 6 {
+                match hexval(v[j]) {
+                    Some(d) => code = code * 16 + u32::from(d),
+                    None => break,
+                }
+                j += 1;
+            }
+            if j > i + 1 {
+                push_code(&mut out, code);
+                if j < v.len() && is_space(v[j]) {
+                    j += 1;
+                }
+                i = j;
+                continue;
+            }
+            if v[i + 1] == b'\n' {
+                i += 2;
+                continue;
+            }
+            out.push(v[i + 1]);
+            i += 2;
+            continue;
+        }
+        out.push(v[i]);
+        i += 1;
+    }
+    out
+}
+
+fn cmd_line(v: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(v.len());
+    let mut space = false;
+    for &c in v {
+        match c {
+            b'"' | b'\'' | b'\\' | b'^' => {}
+            b' ' | b',' | b';' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c => {
+                if !space {
+                    out.push(b' ');
+                    space = true;
+                }
+            }
+            b'/' | b'(' => {
+                if space {
+                    out.pop();
+                }
+                space = false;
+                out.push(c);
+            }
+            _ => {
+                space = false;
+                out.push(c.to_ascii_lowercase());
+            }
+        }
+    }
+    out
+}
+
+fn compress_whitespace(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut in_ws = false;
+    for &c in v {
+        if is_space(c) {
+            if !in_ws {
+                out.push(b' ');
+            }
+            in_ws = true;
+        } else {
+            in_ws = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn replace_comments(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'/' && v.get(i + 1) == Some(&b'*') {
+            let mut j = i + 2;
+            while j + 1 < v.len() && !(v[j] == b'*' && v[j + 1] == b'/') {
+                j += 1;
+            }
+            out.push(b' ');
+            i = if j + 1 < v.len() { j + 2 } else { v.len() };
+            continue;
+        }
+        out.push(v[i]);
+        i += 1;
+    }
+    out
+}
+
+fn remove_comments(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'/' && v.get(i + 1) == Some(&b'*') {
+            let mut j = i + 2;
+            while j + 1 < v.len() && !(v[j] == b'*' && v[j + 1] == b'/') {
+                j += 1;
+            }
+            i = if j + 1 < v.len() { j + 2 } else { v.len() };
+            continue;
+        }
+        if (v[i] == b'-' && v.get(i + 1) == Some(&b'-')) || v[i] == b'#' {
+            break;
+        }
+        if v[i] == b'<' && v[i..].starts_with(b"<!--") {
+            let mut j = i + 4;
+            while j + 2 < v.len() && !v[j..].starts_with(b"-->") {
+                j += 1;
+            }
+            i = if j + 2 < v.len() { j + 3 } else { v.len() };
+            continue;
+        }
+        out.push(v[i]);
+        i += 1;
+    }
+    out
+}
+
+fn remove_comments_char(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        let rest = &v[i..];
+        if rest.starts_with(b"/*") || rest.starts_with(b"*/") || rest.starts_with(b"--") {
+            i += 2;
+        } else if rest.starts_with(b"<!--") {
+            i += 4;
+        } else if rest.starts_with(b"-->") {
+            i += 3;
+        } else if v[i] == b'#' {
+            i += 1;
+        } else {
+            out.push(v[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn escape_seq_decode(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'\\' && i + 1 < v.len() {
+            let n = v[i + 1];
+            let simple = match n {
+                b'a' => Some(7),
+                b'b' => Some(8),
+                b'f' => Some(12),
+                b'n' => Some(b'\n'),
+                b'r' => Some(b'\r'),
+                b't' => Some(b'\t'),
+                b'v' => Some(11),
+                b'\\' | b'?' | b'\'' | b'"' => Some(n),
+                _ => None,
+            };
+            if let Some(s) = simple {
+                out.push(s);
+                i += 2;
+                continue;
+            }
+            if (n == b'x' || n == b'X') && i + 3 < v.len() {
+                if let Some(b) = hex2(v[i + 2], v[i + 3]) {
+                    out.push(b);
+                    i += 4;
+                    continue;
+                }
+            }
+            if (b'0'..=b'7').contains(&n) {
+                let mut j = i + 1;
+                let mut code: u32 = 0;
+                while j < v.len() && j < i + 4 && (b'0'..=b'7').contains(&v[j]) {
+                    code = code * 8 + u32::from(v[j] - b'0');
+                    j += 1;
+                }
+                out.push((code & 0xff) as u8);
+                i = j;
+                continue;
+            }
+        }
+        out.push(v[i]);
+        i += 1;
+    }
+    out
+}
+
+fn hex_decode(v: &[u8]) -> Vec<u8> {
+    v.chunks(2).filter_map(|c| if c.len() == 2 { hex2(c[0], c[1]) } else { None }).collect()
+}
+
+fn base64_decode(v: &[u8], ext: bool) -> Vec<u8> {
+    let mut clean: Vec<u8> = Vec::with_capacity(v.len());
+    for &c in v {
+        if c.is_ascii_alphanumeric() || c == b'+' || c == b'/' {
+            clean.push(c);
+        } else if c == b'-' && ext {
+            clean.push(b'+');
+        } else if c == b'_' && ext {
+            clean.push(b'/');
+        } else if c == b'=' || (ext && (c == b'.' || is_space(c))) {
+            if c == b'=' {
+                break;
+            }
+        } else {
+            break;
+        }
+    }
+    // Drop a dangling single character that cannot encode a byte.
+    if clean.len() % 4 == 1 {
+        clean.pop();
+    }
+    base64::engine::general_purpose::STANDARD_NO_PAD.decode(&clean).unwrap_or_default()
+}
+
+fn normalize_path(v: &[u8], win: bool) -> Vec<u8> {
+    let src: Vec<u8> = if win { v.iter().map(|c| if *c == b'\\' { b'/' } else { *c }).collect() } else { v.to_vec() };
+    let absolute = src.first() == Some(&b'/');
+    let trailing = src.last() == Some(&b'/') || src.ends_with(b"/.") || src.ends_with(b"/..");
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for seg in src.split(|c| *c == b'/') {
+        match seg {
+            b"" | b"." => {}
+            b".." => {
+                if parts.last().is_some_and(|p| *p != b"..") {
+                    parts.pop();
+                } else if !absolute {
+                    parts.push(seg);
+                }
+            }
+            _ => parts.push(seg),
+        }
+    }
+    let mut out = Vec::with_capacity(src.len());
+    if absolute {
+        out.push(b'/');
+    }
+    out.extend_from_slice(&parts.join(&b'/'));
+    if trailing && !parts.is_empty() {
+        out.push(b'/');
+    }
+    out
+}
+
+fn utf8_to_unicode(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        let c = v[i];
+        if c < 0x80 {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let len = if c & 0xe0 == 0xc0 {
+            2
+        } else if c & 0xf0 == 0xe0 {
+            3
+        } else if c & 0xf8 == 0xf0 {
+            4
+        } else {
+            0
+        };
+        if len > 0 && i + len <= v.len() {
+            if let Ok(s) = std::str::from_utf8(&v[i..i + len]) {
+                if let Some(ch) = s.chars().next() {
+                    out.extend_from_slice(format!("%u{:04x}", u32::from(ch)).as_bytes());
+                    i += len;
+                    continue;
+                }
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+fn trim(v: &[u8], left: bool, right: bool) -> Vec<u8> {
+    let mut s = 0;
+    let mut e = v.len();
+    if left {
+        while s < e && is_space(v[s]) {
+            s += 1;
+        }
+    }
+    if right {
+        while e > s && is_space(v[e - 1]) {
+            e -= 1;
+        }
+    }
+    v[s..e].to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Transform::*;
+
+    fn t(tr: super::Transform, s: &str) -> String {
+        String::from_utf8_lossy(&tr.apply(s.as_bytes())).into_owned()
+    }
+
+    #[test]
+    fn decoders() {
+        assert_eq!(t(UrlDecodeUni, "a%20b+c%u0041%uff1c%zz"), "a b cA<%zz");
+        assert_eq!(t(HtmlEntityDecode, "&lt;script&gt;&#x41;&#66&quot;"), "<script>AB\"");
+        assert_eq!(t(JsDecode, "\\x41\\u0042\\n\\'"), "AB\n'");
+        assert_eq!(t(CssDecode, "\\6a avascript\\:"), "javascript:");
+        assert_eq!(t(EscapeSeqDecode, "\\x41\\101\\t"), "AA\t");
+        assert_eq!(t(Base64Decode, "aGVsbG8="), "hello");
+        assert_eq!(t(HexEncode, "AB"), "4142");
+        assert_eq!(t(Length, "abc"), "3");
+        assert_eq!(t(Utf8ToUnicode, "a张"), "a%u5f20");
+    }
+
+    #[test]
+    fn normalizers() {
+        assert_eq!(t(CmdLine, "C^:\\wi\"nd'ows ,;  /foo (x)"), "c:windows/foo(x)");
+        assert_eq!(t(CompressWhitespace, "a  \t\n b"), "a b");
+        assert_eq!(t(RemoveWhitespace, " a b "), "ab");
+        assert_eq!(t(ReplaceComments, "a/*x*/b/*c"), "a b ");
+        assert_eq!(t(RemoveCommentsChar, "a/*b*/--#c"), "abc");
+        assert_eq!(t(NormalizePath, "/a/./b/../../../etc//passwd"), "/etc/passwd");
+        assert_eq!(t(NormalizePathWin, "c:\\a\\..\\b"), "c:/b");
+        assert_eq!(t(Lowercase, "AbC"), "abc");
+        assert_eq!(t(Trim, "  x "), "x");
+    }
+}

@@ -1,0 +1,191 @@
+//! Engine semantics on small hand-written rule sets: chains, skipAfter,
+//! setvar/macros, capture, multiMatch, ctl, removal/update directives,
+//! modes, body processors and load errors.
+
+use govgate_waf::{Engine, EngineConfig, LoadError, Mode};
+
+fn engine(rules: &str) -> Engine {
+    Engine::parse_str("test.conf", rules, &EngineConfig { mode: Mode::On, ..Default::default() }).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn get(e: &Engine, uri: &str) -> govgate_waf::Transaction {
+    let mut tx = e.transaction();
+    tx.request_headers("GET", uri.as_bytes(), "HTTP/1.1", &[("Host", "x"), ("User-Agent", "ua")], "10.0.0.1");
+    tx.request_body(b"");
+    tx
+}
+
+#[test]
+fn chain_requires_all_links() {
+    let e = engine(
+        r#"SecRule ARGS:a "@streq 1" "id:1,phase:1,deny,status:403,chain"
+           SecRule ARGS:b "@streq 2" "t:none""#,
+    );
+    assert_eq!(get(&e, "/?a=1&b=2").intervention().map(|i| i.status), Some(403));
+    assert!(get(&e, "/?a=1&b=3").intervention().is_none());
+}
+
+#[test]
+fn skip_after_jumps_to_marker() {
+    let e = engine(
+        r#"SecAction "id:1,phase:1,pass,nolog,skipAfter:END"
+           SecRule ARGS "@rx ." "id:2,phase:1,deny"
+           SecMarker END
+           SecRule ARGS:x "@streq y" "id:3,phase:1,deny,status:401""#,
+    );
+    let tx = get(&e, "/?x=y");
+    assert_eq!(tx.intervention().map(|i| (i.rule_id, i.status)), Some((3, 401)));
+}
+
+#[test]
+fn setvar_and_macros() {
+    let e = engine(
+        r#"SecAction "id:1,phase:1,pass,nolog,setvar:tx.score=2,setvar:'tx.name=%{ARGS.user}'"
+           SecRule ARGS:user "@rx ^adm" "id:2,phase:1,pass,msg:'user %{tx.name} score %{tx.score}',setvar:tx.score=+%{tx.score},setvar:!tx.gone"
+           SecRule TX:score "@ge 4" "id:3,phase:1,deny,status:418,msg:'Total %{TX.SCORE} from %{MATCHED_VAR_NAME}'""#,
+    );
+    let tx = get(&e, "/?user=admin");
+    assert_eq!(tx.tx_var("score"), Some(&b"4"[..]));
+    assert_eq!(tx.tx_var("name"), Some(&b"admin"[..]));
+    // msg is expanded when the match is logged, after the rule's setvars (as in ModSecurity).
+    assert_eq!(tx.matches()[0].message, "user admin score 4");
+    assert_eq!(tx.matches()[1].message, "Total 4 from TX:score");
+    assert_eq!(tx.intervention().map(|i| i.status), Some(418));
+}
+
+#[test]
+fn capture_sets_tx_groups() {
+    let e = engine(r#"SecRule ARGS:v "@rx ^(\w+)-(\d+)$" "id:1,phase:1,pass,capture,setvar:tx.word=%{tx.1},setvar:tx.num=%{TX.2}""#);
+    let tx = get(&e, "/?v=abc-42");
+    assert_eq!(tx.tx_var("word"), Some(&b"abc"[..]));
+    assert_eq!(tx.tx_var("num"), Some(&b"42"[..]));
+    assert_eq!(tx.tx_var("0"), Some(&b"abc-42"[..]));
+}
+
+#[test]
+fn transformations_and_multimatch() {
+    let e = engine(
+        r#"SecRule ARGS:q "@streq <script>" "id:1,phase:1,deny,t:none,t:urlDecodeUni,t:lowercase"
+           SecRule ARGS:m "@streq AbC" "id:2,phase:1,deny,status:402,multiMatch,t:lowercase""#,
+    );
+    assert!(get(&e, "/?q=%253CSCRIPT%253E").intervention().is_some());
+    // Without multiMatch the lowercased value would not equal "AbC".
+    assert_eq!(get(&e, "/?m=AbC").intervention().map(|i| i.status), Some(402));
+}
+
+#[test]
+fn ctl_rule_remove_and_engine() {
+    let e = engine(
+        r#"SecRule REQUEST_FILENAME "@streq /safe" "id:1,phase:1,pass,nolog,ctl:ruleRemoveById=10,ctl:ruleRemoveTargetById=11;ARGS:ok"
+           SecRule REQUEST_FILENAME "@streq /quiet" "id:2,phase:1,pass,nolog,ctl:ruleEngine=DetectionOnly"
+           SecRule ARGS "@rx evil" "id:10,phase:2,deny"
+           SecRule ARGS "@rx bad" "id:11,phase:2,deny""#,
+    );
+    assert!(get(&e, "/other?x=evil").intervention().is_some());
+    assert!(get(&e, "/safe?x=evil").intervention().is_none());
+    assert!(get(&e, "/safe?ok=bad").intervention().is_none());
+    assert!(get(&e, "/safe?other=bad").intervention().is_some());
+    let tx = get(&e, "/quiet?x=evil");
+    assert!(tx.intervention().is_none());
+    assert_eq!(tx.detected_intervention().map(|i| i.rule_id), Some(10));
+}
+
+#[test]
+fn removal_and_update_directives() {
+    let e = engine(
+        r#"SecRule ARGS "@rx a" "id:1,phase:1,deny,tag:'t1'"
+           SecRule ARGS "@rx b" "id:2,phase:1,deny,tag:'gone'"
+           SecRule ARGS "@rx c" "id:3,phase:1,deny"
+           SecRuleRemoveById 1
+           SecRuleRemoveByTag gone
+           SecRuleUpdateTargetById 3 "!ARGS:skip""#,
+    );
+    assert_eq!(e.rule_count(), 1);
+    assert!(get(&e, "/?x=a").intervention().is_none());
+    assert!(get(&e, "/?x=b").intervention().is_none());
+    assert!(get(&e, "/?skip=c").intervention().is_none());
+    assert!(get(&e, "/?x=c").intervention().is_some());
+}
+
+#[test]
+fn counts_and_exclusions() {
+    let e = engine(
+        r#"SecRule &ARGS "@gt 2" "id:1,phase:1,deny,status:400"
+           SecRule ARGS|!ARGS:/^safe_/ "@rx x" "id:2,phase:1,deny,status:403""#,
+    );
+    assert_eq!(get(&e, "/?a=1&b=2&c=3").intervention().map(|i| i.status), Some(400));
+    assert!(get(&e, "/?safe_1=x").intervention().is_none());
+    assert_eq!(get(&e, "/?other=x").intervention().map(|i| i.status), Some(403));
+}
+
+#[test]
+fn engine_off_and_detection_only() {
+    for (mode, blocked) in [(Mode::Off, false), (Mode::DetectionOnly, false), (Mode::On, true)] {
+        let e = Engine::parse_str("t", r#"SecRule ARGS "@rx x" "id:1,phase:1,deny""#, &EngineConfig { mode, ..Default::default() })
+            .unwrap_or_else(|e| panic!("{e}"));
+        // SecRuleEngine in text overrides the config.
+        assert_eq!(get(&e, "/?a=x").intervention().is_some(), blocked, "{mode:?}");
+    }
+    let e = engine("SecRuleEngine DetectionOnly\nSecRule ARGS \"@rx x\" \"id:1,phase:1,deny\"");
+    assert!(get(&e, "/?a=x").intervention().is_none());
+}
+
+#[test]
+fn bodies_urlencoded_json_multipart_xml() {
+    let e = engine(
+        r#"SecRule ARGS:json.a.b "@streq deep" "id:1,phase:2,deny,status:461"
+           SecRule ARGS_POST:f "@streq v" "id:2,phase:2,deny,status:462"
+           SecRule FILES "@rx \.php$" "id:3,phase:2,deny,status:463"
+           SecRule XML:/* "@rx secret" "id:4,phase:2,deny,status:464"
+           SecRule REQBODY_ERROR "!@eq 0" "id:5,phase:2,deny,status:465""#,
+    );
+    let run = |ct: &str, body: &[u8]| {
+        let mut tx = e.transaction();
+        tx.request_headers("POST", b"/", "HTTP/1.1", &[("Content-Type", ct)], "10.0.0.1");
+        tx.request_body(body).map(|i| i.status)
+    };
+    assert_eq!(run("application/json", br#"{"a":{"b":"deep"}}"#), Some(461));
+    assert_eq!(run("application/x-www-form-urlencoded", b"f=v"), Some(462));
+    let mp = b"--B\r\nContent-Disposition: form-data; name=\"up\"; filename=\"s.php\"\r\n\r\n<?php\r\n--B--\r\n";
+    assert_eq!(run("multipart/form-data; boundary=B", mp), Some(463));
+    assert_eq!(run("text/xml", b"<a><b>top secret</b></a>"), Some(464));
+    assert_eq!(run("application/json", b"{broken"), Some(465));
+}
+
+#[test]
+fn response_phases() {
+    let e = engine(
+        r#"SecRule RESPONSE_STATUS "@streq 500" "id:1,phase:3,pass,msg:'server error'"
+           SecRule RESPONSE_BODY "@contains ORA-00933" "id:2,phase:4,deny,status:502""#,
+    );
+    let mut tx = e.transaction();
+    tx.request_headers("GET", b"/", "HTTP/1.1", &[("Host", "x")], "10.0.0.1");
+    tx.request_body(b"");
+    assert!(tx.response_headers(500, "HTTP/1.1", &[("Content-Type", "text/html")]).is_none());
+    assert!(tx.wants_response_body());
+    assert_eq!(tx.response_body(b"error ORA-00933: SQL command").map(|i| (i.status, i.phase)), Some((502, 4)));
+    assert_eq!(tx.matched_rule_ids(), vec![1, 2]);
+}
+
+#[test]
+fn unsupported_things_are_reported_with_location() {
+    let cases = [
+        ("SecFoo bar", "directive"),
+        ("\n\nSecRule ARGS \"@nope x\" \"id:1\"", "operator"),
+        ("SecRule NOPE \"@rx x\" \"id:1\"", "variable"),
+        ("SecRule ARGS \"@rx x\" \"id:1,t:nope\"", "transformation"),
+        ("SecRule ARGS \"@rx x\" \"id:1,frob\"", "action"),
+        ("SecRule ARGS \"@rx x\" \"id:1,setvar:ip.x=1\"", "setvar collection"),
+    ];
+    for (text, what) in cases {
+        match Engine::parse_str("bad.conf", text, &EngineConfig::default()) {
+            Err(e @ LoadError::Unsupported { .. }) => {
+                let s = e.to_string();
+                assert!(s.contains("bad.conf:") && s.contains(what), "{s}");
+            }
+            other => panic!("{text}: expected unsupported error, got {other:?}"),
+        }
+    }
+    let e = Engine::parse_str("bad.conf", "\n\nSecRule ARGS \"@nope x\" \"id:1\"", &EngineConfig::default()).err().map(|e| e.to_string());
+    assert!(e.is_some_and(|s| s.starts_with("bad.conf:3:")));
+}
