@@ -32,7 +32,10 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # The end-to-end tests start the binary built above; GOVGATE_BIN tells them where it is.
+# CRS's regression suite runs first with its per-file figures shown (the OWASP CRS comes from
+# ../shared/crs beside the repository, or GOVGATE_CRS_DIR).
 test: build lint
+	$(CARGO) test $(CARGO_PROFILE_FLAG) -p govgate-waf --test crs_regression -- --nocapture
 	GOVGATE_BIN=$(CURDIR)/$(BIN) $(CARGO) test $(CARGO_PROFILE_FLAG) --workspace --no-fail-fast
 
 bench: build
