@@ -41,6 +41,8 @@ test: build lint
 bench: build
 	GOVGATE_BIN=$(CURDIR)/$(BIN) bash bench/run.sh
 
-# Bounded fuzzing of the WAF's rule parser and request inspection (FUZZ_SECONDS each).
+# Bounded fuzzing (FUZZ_SECONDS each): the WAF's rule parser and request inspection, and the
+# certificate decoder, path validation and CMS verification.
 fuzz: prerequisites
 	bash gateway/waf/fuzz/run.sh
+	bash certs/fuzz/run.sh
