@@ -23,6 +23,7 @@ pub mod admin;
 pub mod admission;
 pub mod attack_log;
 pub mod body_prefetch;
+pub mod certs_api;
 pub mod certs_cli;
 pub mod client_ip;
 pub mod demo;

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use govgate_gateway::certs_cli;
+use sha2::Digest;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,9 @@ enum Command {
         #[command(subcommand)]
         command: CertCommand,
     },
+    /// Make an API key for the certificate API: prints the key (give it to the caller) and its
+    /// SHA-256 (put it in [certs] api_keys_sha256).
+    ApiKey,
     /// Electronic signatures: verify a CMS signature.
     Esign {
         #[command(subcommand)]
@@ -144,6 +148,13 @@ fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::ApiKey => {
+            let key = format!("gk_{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+            let digest = sha2::Sha256::digest(key.as_bytes());
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            println!("key:    {key}\nsha256: {hex}");
+            ExitCode::SUCCESS
+        }
         command @ (Command::Cert { .. } | Command::Esign { .. }) => match certificates(command) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),

@@ -4,6 +4,7 @@
 use crate::access_log::{self, AccessRecord};
 use crate::admission::{self, Admission, ListenerInfo, Refusal};
 use crate::body_prefetch::{self, Prefetched};
+use crate::certs_api::CertsApi;
 use crate::error_page;
 use crate::headers::{self, Forwarding, SecurityHeaders};
 use crate::leaks::{self, LeakGuard};
@@ -12,7 +13,7 @@ use crate::state::{GatewayState, InFlight, Shared};
 use crate::waf::{self, AppWaf};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use govgate_policies::{OversizedBody, PersonalData};
+use govgate_policies::{Builtin, OversizedBody, PersonalData};
 use pingora_core::prelude::HttpPeer;
 use pingora_core::upstreams::peer::Peer;
 use pingora_core::{Error, ErrorSource, ErrorType, Result};
@@ -154,6 +155,70 @@ impl Gateway {
         Ok(true)
     }
 
+    /// The whole request body (what the WAF read ahead, then the rest), or `None` when a
+    /// refusal (413, 408) has been sent instead.
+    async fn read_body(&self, session: &mut Session, ctx: &mut RequestCtx, has_body: bool) -> Result<Option<Bytes>> {
+        let mut body = BytesMut::new();
+        if let Some(p) = &ctx.prefetched {
+            body.extend_from_slice(&p.data);
+        }
+        if !has_body || ctx.prefetched.as_ref().is_some_and(|p| p.complete) {
+            return Ok(Some(body.freeze()));
+        }
+        let remaining = ctx.body_deadline.map(|d| d.saturating_duration_since(Instant::now())).unwrap_or_default();
+        let read_all = async {
+            while let Some(chunk) = session.as_mut().read_request_body().await? {
+                body.extend_from_slice(&chunk);
+                if body.len() as u64 > ctx.max_body {
+                    return Ok::<_, Box<Error>>(false);
+                }
+            }
+            Ok(true)
+        };
+        let (status, reason) = match tokio::time::timeout(remaining, read_all).await {
+            Ok(Ok(true)) => return Ok(Some(body.freeze())),
+            Ok(Ok(false)) => (413, "body_too_large"),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => (408, "body_timeout"),
+        };
+        ctx.refused = Some(reason);
+        self.respond(session, ctx, status, Vec::new(), true).await?;
+        Ok(None)
+    }
+
+    /// Answers a request to the built-in certificate API.
+    async fn serve_certs_api(&self, session: &mut Session, ctx: &mut RequestCtx, api: &CertsApi, has_body: bool) -> Result<()> {
+        let (status, mut body, extra) = if !api.authorized(&session.req_header().headers) {
+            ctx.refused = Some("unauthorized");
+            let body = serde_json::json!({ "error": "unauthorized", "message": "send an API key: Authorization: Bearer KEY" });
+            (401, body, Some(("www-authenticate", "Bearer realm=\"govgate\"")))
+        } else {
+            let Some(request) = self.read_body(session, ctx, has_body).await? else { return Ok(()) };
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+            let req = session.req_header();
+            let r = api.handle(req.method.as_str(), req.uri.path(), &request, now);
+            (r.status, r.body, None)
+        };
+        if status >= 400 {
+            body["incident_id"] = serde_json::Value::String(ctx.request_id.clone());
+        }
+        let bytes = Bytes::from(body.to_string());
+        let mut resp = pingora_http::ResponseHeader::build(status, Some(6))?;
+        resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+        resp.insert_header(http::header::CONTENT_LENGTH, bytes.len())?;
+        resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+        resp.insert_header(headers::X_REQUEST_ID, ctx.request_id.as_str())?;
+        if let Some((k, v)) = extra {
+            resp.insert_header(k, v)?;
+        }
+        self.security_headers(ctx).apply(&mut resp, self.listener(ctx).https)?;
+        if has_body && status == 401 {
+            session.set_keepalive(None);
+        }
+        session.write_response_header(Box::new(resp), false).await?;
+        session.write_response_body(Some(bytes), true).await
+    }
+
     fn security_headers<'a>(&self, ctx: &'a RequestCtx) -> &'a SecurityHeaders {
         match ctx.app {
             Some(i) => &ctx.state.apps[i].security_headers,
@@ -278,6 +343,10 @@ impl ProxyHttp for Gateway {
                     if self.waf_check(session, ctx, waf, declared_len, has_body).await? {
                         return Ok(true);
                     }
+                }
+                if let Some(api) = state.certs_api.as_ref().filter(|_| state.policy.apps[app].builtin == Some(Builtin::CertsApi)) {
+                    self.serve_certs_api(session, ctx, api, has_body).await?;
+                    return Ok(true);
                 }
                 headers::strip_reserved(session.req_header_mut());
                 Ok(false)

@@ -2,6 +2,7 @@
 //! new one (keeping rate-limit and health state that did not change) and swaps it in.
 
 use crate::attack_log::AttackSink;
+use crate::certs_api::{CertsApi, CertsApiError};
 use crate::client_ip::TrustedProxies;
 use crate::headers::SecurityHeaders;
 use crate::metrics::Metrics;
@@ -42,6 +43,8 @@ pub struct GatewayState {
     pub default_headers: SecurityHeaders,
     /// Compiled WAF engines by configuration, for reuse by the next reload.
     waf_engines: HashMap<String, govgate_waf::Engine>,
+    /// The certificate API, when an app serves it.
+    pub certs_api: Option<Arc<CertsApi>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +53,8 @@ pub enum StateError {
     Upstreams(#[from] std::io::Error),
     #[error(transparent)]
     Waf(#[from] WafError),
+    #[error(transparent)]
+    CertsApi(#[from] CertsApiError),
 }
 
 impl GatewayState {
@@ -71,7 +76,10 @@ impl GatewayState {
                 write_timeout: app.write_timeout.0,
             });
         }
+        let serves_certs = policy.apps.iter().any(|a| a.builtin == Some(govgate_policies::Builtin::CertsApi));
+        let certs_api = if serves_certs { Some(Arc::new(CertsApi::load(&policy)?)) } else { None };
         Ok(GatewayState {
+            certs_api,
             router: Router::new(&policy.apps),
             rate_limits: RateLimits::new(&policy, previous.map(|p| &p.rate_limits)),
             trusted: TrustedProxies::new(policy.forwarding.trusted_proxies.clone()),

@@ -2,9 +2,11 @@
 //!
 //! The built-in OpenID Connect provider of govgate. It is a library in two layers:
 //!
-//! * a pure core — identity-number validators ([`ids`]), password hashing ([`password`]), signing
-//!   keys and JWKS ([`keys`]), token minting and checking ([`tokens`]), the client registry
-//!   ([`clients`]), storage ([`store`]), audit ([`audit`]) and the protocol flows ([`flows`]);
+//! * a pure core — identity-number validators ([`ids`]), password hashing ([`password`]), TOTP
+//!   ([`totp`]), signing keys and JWKS ([`keys`]), token minting and checking ([`tokens`]), the
+//!   client registry ([`clients`]), accounts ([`users`]), storage ([`store`]), audit ([`audit`]),
+//!   login throttling ([`throttle`]), cookies and CSRF ([`session`]), pages ([`templates`],
+//!   [`i18n`]) and the protocol flows ([`flows`]);
 //! * a framework-free HTTP layer ([`http`]): [`Idp::handle`] takes an [`IdpRequest`] (method,
 //!   path, query, headers, body, client IP, TLS flag) and returns an [`IdpResponse`] (status,
 //!   headers, body), so the gateway can call it in-process from pingora behind its own rate
@@ -35,7 +37,7 @@ pub mod users;
 
 pub use config::IdpConfig;
 pub use error::{IdpError, OAuthError};
-pub use http::{Idp, IdpRequest, IdpResponse};
+pub use http::{ClientCert, Idp, IdpRequest, IdpResponse};
 
 /// Current time in unix seconds.
 pub fn now() -> i64 {

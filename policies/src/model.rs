@@ -32,6 +32,8 @@ pub struct Policy {
     #[serde(default)]
     pub waf: Waf,
     #[serde(default)]
+    pub certs: Certs,
+    #[serde(default)]
     pub apps: Vec<App>,
     /// Directory that relative paths in this policy are resolved against (the policy file's own).
     #[serde(skip)]
@@ -385,6 +387,42 @@ impl Waf {
     }
 }
 
+/// Certificate and e-signature verification served by the gateway itself.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Certs {
+    /// Trust anchors: a directory with `anchors/`, `intermediates/` and `crl/` (PEM).
+    pub trust: PathBuf,
+    /// SHA-256 (hex) of each API key allowed to call the verification API; the keys themselves
+    /// are never stored (`govgate api-key` makes one).
+    pub api_keys_sha256: Vec<String>,
+    /// When no CRL can be had: `soft_fail` (pass with a warning), `hard_fail` (INDETERMINATE) or `off`.
+    pub revocation: Revocation,
+}
+
+impl Default for Certs {
+    fn default() -> Self {
+        Certs { trust: PathBuf::from("trust"), api_keys_sha256: Vec::new(), revocation: Revocation::SoftFail }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Revocation {
+    Off,
+    #[default]
+    SoftFail,
+    HardFail,
+}
+
+/// A service the gateway answers itself instead of forwarding to upstreams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Builtin {
+    /// `POST …/certs/verify` and `POST …/esign/verify` (see docs/api/certs.openapi.yaml).
+    CertsApi,
+}
+
 /// A limit for one path of an app, such as a login or search endpoint.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -422,7 +460,11 @@ pub struct App {
     pub hosts: Vec<HostPattern>,
     #[serde(default = "default_paths")]
     pub paths: Vec<PathPrefix>,
+    #[serde(default)]
     pub upstreams: Vec<SocketAddr>,
+    /// Served by the gateway itself (then `upstreams` stays empty).
+    #[serde(default)]
+    pub builtin: Option<Builtin>,
     #[serde(default)]
     pub load_balancing: Balancing,
     #[serde(default)]

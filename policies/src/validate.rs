@@ -34,6 +34,14 @@ pub fn validate(policy: &Policy) -> Vec<Problem> {
     check_headers(&policy.security_headers, vec![N("security_headers")], &mut out);
     check_apps(policy, &mut out);
     check_waf(policy, &mut out);
+    for (i, k) in policy.certs.api_keys_sha256.iter().enumerate() {
+        if k.len() != 64 || !k.bytes().all(|b| b.is_ascii_hexdigit()) {
+            out.push(problem(
+                vec![N("certs"), N("api_keys_sha256"), I(i)],
+                "expected 64 hex digits (the SHA-256 that `govgate api-key` prints)",
+            ));
+        }
+    }
     out
 }
 
@@ -171,8 +179,21 @@ fn check_apps(policy: &Policy, out: &mut Vec<Problem>) {
         if app.paths.is_empty() {
             out.push(problem(at("paths"), "an app needs at least one path prefix"));
         }
-        if app.upstreams.is_empty() {
-            out.push(problem(at("upstreams"), "an app needs at least one upstream server"));
+        match (&app.builtin, app.upstreams.is_empty()) {
+            (None, true) => out.push(problem(at("upstreams"), "an app needs at least one upstream server (or a builtin service)")),
+            (Some(_), false) => out.push(problem(at("upstreams"), "a builtin service has no upstream servers")),
+            _ => {}
+        }
+        if app.builtin == Some(crate::model::Builtin::CertsApi) {
+            if !policy.resolve(&policy.certs.trust).is_dir() {
+                out.push(problem(
+                    vec![N("certs"), N("trust")],
+                    format!("{} is not a directory of trust anchors", policy.resolve(&policy.certs.trust).display()),
+                ));
+            }
+            if policy.certs.api_keys_sha256.is_empty() {
+                out.push(problem(at("builtin"), "the certificate API needs at least one key in [certs] api_keys_sha256"));
+            }
         }
         let mut seen_up = HashSet::new();
         for (j, u) in app.upstreams.iter().enumerate() {

@@ -1,0 +1,176 @@
+//! The certificate and e-signature verification API that the gateway serves itself (an app
+//! with `builtin = "certs_api"`): `POST …/certs/verify` and `POST …/esign/verify`, JSON in and
+//! out (docs/api/certs.openapi.yaml). Callers authenticate with an API key whose SHA-256 is in
+//! the policy. The verification is the `govgate-certs` library; this module maps JSON onto it.
+
+use base64::Engine as _;
+use govgate_certs::{
+    certificates_from_pem, trust_store, verify_cms, Certificate, Purpose, RevocationPolicy, TrustStore, ValidationOptions,
+};
+use govgate_policies::{Policy, Revocation};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+pub struct CertsApi {
+    store: TrustStore,
+    keys: Vec<[u8; 32]>,
+    revocation: RevocationPolicy,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("loading the trust anchors from {dir}: {message}")]
+pub struct CertsApiError {
+    dir: String,
+    message: String,
+}
+
+/// An answer: status and JSON body.
+#[derive(Debug)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub body: Value,
+}
+
+fn error(status: u16, code: &str, message: impl Into<String>) -> ApiResponse {
+    ApiResponse { status, body: json!({ "error": code, "message": message.into() }) }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertRequest {
+    /// PEM text, or base64 of the DER.
+    certificate: String,
+    #[serde(default)]
+    chain: Vec<String>,
+    #[serde(default)]
+    purpose: Option<String>,
+    /// RFC 3339; default now.
+    #[serde(default)]
+    at: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EsignRequest {
+    /// Base64 of the signed document.
+    data: String,
+    /// The CMS signature: PEM text or base64 of the DER.
+    signature: String,
+    #[serde(default)]
+    at: Option<String>,
+}
+
+fn b64(field: &str, s: &str) -> Result<Vec<u8>, ApiResponse> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s.split_whitespace().collect::<String>())
+        .map_err(|_| error(400, "invalid_request", format!("{field}: not valid base64")))
+}
+
+fn certificates(field: &str, s: &str) -> Result<Vec<Certificate>, ApiResponse> {
+    let parsed = if s.contains("-----BEGIN") {
+        certificates_from_pem(s.as_bytes())
+    } else {
+        Certificate::from_der(&b64(field, s)?).map(|c| vec![c])
+    };
+    parsed.map_err(|e| error(400, "invalid_request", format!("{field}: {e}")))
+}
+
+fn time(at: Option<&str>, now: i64) -> Result<i64, ApiResponse> {
+    match at {
+        None => Ok(now),
+        Some(s) => humantime::parse_rfc3339_weak(s)
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64)
+            .ok_or_else(|| error(400, "invalid_request", "at: expected an RFC 3339 time")),
+    }
+}
+
+impl CertsApi {
+    pub fn load(policy: &Policy) -> Result<Self, CertsApiError> {
+        let dir = policy.resolve(&policy.certs.trust);
+        let store = trust_store::load_dir(&dir).map_err(|e| CertsApiError { dir: dir.display().to_string(), message: e.to_string() })?;
+        let keys = policy
+            .certs
+            .api_keys_sha256
+            .iter()
+            .filter_map(|h| (0..32).map(|i| u8::from_str_radix(h.get(2 * i..2 * i + 2)?, 16).ok()).collect::<Option<Vec<u8>>>())
+            .filter_map(|v| v.try_into().ok())
+            .collect();
+        let revocation = match policy.certs.revocation {
+            Revocation::Off => RevocationPolicy::Off,
+            Revocation::SoftFail => RevocationPolicy::SoftFail,
+            Revocation::HardFail => RevocationPolicy::HardFail,
+        };
+        Ok(CertsApi { store, keys, revocation })
+    }
+
+    /// Whether `Authorization: Bearer KEY` or `X-Api-Key: KEY` carries a known key.
+    pub fn authorized(&self, headers: &http::HeaderMap) -> bool {
+        let key = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
+        let Some(key) = key else { return false };
+        let digest: [u8; 32] = Sha256::digest(key.trim().as_bytes()).into();
+        self.keys.iter().fold(false, |found, k| found | bool::from(k.ct_eq(&digest)))
+    }
+
+    /// Answers one request (already authorized). `now` is Unix seconds.
+    pub fn handle(&self, method: &str, path: &str, body: &[u8], now: i64) -> ApiResponse {
+        let endpoint = if path.ends_with("/certs/verify") {
+            Endpoint::Cert
+        } else if path.ends_with("/esign/verify") {
+            Endpoint::Esign
+        } else {
+            return error(404, "not_found", "the endpoints are POST …/certs/verify and POST …/esign/verify");
+        };
+        if method != "POST" {
+            return error(405, "method_not_allowed", "use POST with a JSON body");
+        }
+        match endpoint {
+            Endpoint::Cert => self.verify_certificate(body, now).unwrap_or_else(|e| e),
+            Endpoint::Esign => self.verify_signature(body, now).unwrap_or_else(|e| e),
+        }
+    }
+
+    fn verify_certificate(&self, body: &[u8], now: i64) -> Result<ApiResponse, ApiResponse> {
+        let req: CertRequest = serde_json::from_slice(body).map_err(|e| error(400, "invalid_request", e.to_string()))?;
+        let mut certs = certificates("certificate", &req.certificate)?;
+        if certs.is_empty() {
+            return Err(error(400, "invalid_request", "certificate: no certificate found"));
+        }
+        let leaf = certs.remove(0);
+        for (i, c) in req.chain.iter().enumerate() {
+            certs.extend(certificates(&format!("chain[{i}]"), c)?);
+        }
+        let purpose = match req.purpose.as_deref() {
+            None => Purpose::Any,
+            Some(p) => Purpose::parse(p)
+                .ok_or_else(|| error(400, "invalid_request", "purpose: tls-client, document-signing, time-stamping or any"))?,
+        };
+        let opts = ValidationOptions::at(time(req.at.as_deref(), now)?).purpose(purpose).revocation(self.revocation);
+        let report = govgate_certs::validate(&self.store, &leaf, &certs, &opts, None);
+        Ok(ApiResponse { status: 200, body: serde_json::to_value(&report).unwrap_or_default() })
+    }
+
+    fn verify_signature(&self, body: &[u8], now: i64) -> Result<ApiResponse, ApiResponse> {
+        let req: EsignRequest = serde_json::from_slice(body).map_err(|e| error(400, "invalid_request", e.to_string()))?;
+        let data = b64("data", &req.data)?;
+        let sig = if req.signature.contains("-----BEGIN") { req.signature.clone().into_bytes() } else { b64("signature", &req.signature)? };
+        let opts = ValidationOptions::at(time(req.at.as_deref(), now)?).revocation(self.revocation);
+        let reports = verify_cms(&self.store, &sig, Some(&data), &opts, None)
+            .map_err(|e| error(400, "invalid_request", format!("signature: {e}")))?;
+        let passed = !reports.is_empty() && reports.iter().all(|r| r.passed());
+        let indication = reports.iter().find(|r| !r.passed()).map(|r| r.indication).or(reports.first().map(|r| r.indication));
+        Ok(ApiResponse { status: 200, body: json!({ "passed": passed, "indication": indication, "signatures": reports }) })
+    }
+}
+
+enum Endpoint {
+    Cert,
+    Esign,
+}
