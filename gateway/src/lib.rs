@@ -30,6 +30,7 @@ pub mod demo;
 pub mod error_page;
 pub mod framing;
 pub mod headers;
+pub mod idp_service;
 pub mod leaks;
 pub mod limits;
 pub mod metrics;

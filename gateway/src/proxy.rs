@@ -186,6 +186,42 @@ impl Gateway {
         Ok(None)
     }
 
+    /// Hands a request to the built-in identity provider and writes its answer.
+    async fn serve_idp(&self, session: &mut Session, ctx: &mut RequestCtx, has_body: bool) -> Result<()> {
+        let Some(idp) = &self.shared.idp else {
+            return self.respond(session, ctx, 503, Vec::new(), has_body).await;
+        };
+        let Some(body) = self.read_body(session, ctx, has_body).await? else { return Ok(()) };
+        let req = session.req_header();
+        let request = govgate_idp::IdpRequest {
+            method: req.method.as_str().to_string(),
+            path: req.uri.path().to_string(),
+            query: req.uri.query().unwrap_or("").to_string(),
+            headers: req
+                .headers
+                .iter()
+                .filter(|(k, _)| !k.as_str().starts_with(headers::RESERVED_PREFIX))
+                .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect(),
+            body: body.to_vec(),
+            client_ip: ctx.client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            tls: self.listener(ctx).https,
+            client_cert: None,
+        };
+        let head_only = req.method == http::Method::HEAD;
+        let answer = idp.handle(request).await;
+        let mut resp = pingora_http::ResponseHeader::build(answer.status, Some(answer.headers.len() + 4))?;
+        for (k, v) in &answer.headers {
+            resp.append_header(k.clone(), v.as_str())?;
+        }
+        resp.insert_header(http::header::CONTENT_LENGTH, answer.body.len())?;
+        resp.insert_header(headers::X_REQUEST_ID, ctx.request_id.as_str())?;
+        self.security_headers(ctx).apply(&mut resp, self.listener(ctx).https)?;
+        session.write_response_header(Box::new(resp), false).await?;
+        let body = if head_only { None } else { Some(Bytes::from(answer.body)) };
+        session.write_response_body(body, true).await
+    }
+
     /// Answers a request to the built-in certificate API.
     async fn serve_certs_api(&self, session: &mut Session, ctx: &mut RequestCtx, api: &CertsApi, has_body: bool) -> Result<()> {
         let (status, mut body, extra) = if !api.authorized(&session.req_header().headers) {
@@ -344,9 +380,18 @@ impl ProxyHttp for Gateway {
                         return Ok(true);
                     }
                 }
-                if let Some(api) = state.certs_api.as_ref().filter(|_| state.policy.apps[app].builtin == Some(Builtin::CertsApi)) {
-                    self.serve_certs_api(session, ctx, api, has_body).await?;
-                    return Ok(true);
+                match state.policy.apps[app].builtin {
+                    Some(Builtin::CertsApi) => {
+                        if let Some(api) = &state.certs_api {
+                            self.serve_certs_api(session, ctx, api, has_body).await?;
+                            return Ok(true);
+                        }
+                    }
+                    Some(Builtin::Idp) => {
+                        self.serve_idp(session, ctx, has_body).await?;
+                        return Ok(true);
+                    }
+                    None => {}
                 }
                 headers::strip_reserved(session.req_header_mut());
                 Ok(false)

@@ -5,6 +5,7 @@ use crate::attack_log::AttackSink;
 use crate::certs_api::{CertsApi, CertsApiError};
 use crate::client_ip::TrustedProxies;
 use crate::headers::SecurityHeaders;
+use crate::idp_service::IdpService;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 use crate::routing::Router;
@@ -104,6 +105,9 @@ pub struct Shared {
     pub state: ArcSwap<GatewayState>,
     pub metrics: Metrics,
     pub attacks: Box<dyn AttackSink>,
+    /// The built-in identity provider, when the policy serves one (process-wide: its issuer and
+    /// data take effect at start).
+    pub idp: Option<IdpService>,
     pub config_path: PathBuf,
     /// Requests between `request_filter` and the end of `logging`.
     pub in_flight: AtomicUsize,
@@ -114,6 +118,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(state: GatewayState, config_path: PathBuf, attacks: Box<dyn AttackSink>) -> Self {
         Shared {
+            idp: IdpService::from_policy(&state.policy),
             state: ArcSwap::from_pointee(state),
             metrics: Metrics::new(),
             attacks,
@@ -140,9 +145,15 @@ impl Shared {
         if policy.tls != current.policy.tls {
             needs_restart.push("tls");
         }
+        if policy.idp.issuer != current.policy.idp.issuer {
+            needs_restart.push("idp");
+        }
         let next = GatewayState::build(policy, Some(&current)).map_err(|e| e.to_string())?;
         let apps = next.apps.len();
         self.state.store(Arc::new(next));
+        if let Some(idp) = &self.idp {
+            idp.reload_clients();
+        }
         Ok(ReloadOutcome { apps, needs_restart })
     }
 }

@@ -34,6 +34,8 @@ pub struct Policy {
     #[serde(default)]
     pub certs: Certs,
     #[serde(default)]
+    pub idp: Idp,
+    #[serde(default)]
     pub apps: Vec<App>,
     /// Directory that relative paths in this policy are resolved against (the policy file's own).
     #[serde(skip)]
@@ -415,12 +417,30 @@ pub enum Revocation {
     HardFail,
 }
 
+/// The built-in OpenID Connect provider (served by an app with `builtin = "idp"`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Idp {
+    /// Issuer URL, e.g. `https://id.example.gov.cn`; its host must be one of the IdP app's hosts.
+    pub issuer: Option<String>,
+    /// The client registry (relying parties): `clients.toml` beside the policy.
+    pub clients: PathBuf,
+}
+
+impl Default for Idp {
+    fn default() -> Self {
+        Idp { issuer: None, clients: PathBuf::from("clients.toml") }
+    }
+}
+
 /// A service the gateway answers itself instead of forwarding to upstreams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Builtin {
     /// `POST …/certs/verify` and `POST …/esign/verify` (see docs/api/certs.openapi.yaml).
     CertsApi,
+    /// The OpenID Connect provider (see `[idp]`).
+    Idp,
 }
 
 /// A limit for one path of an app, such as a login or search endpoint.

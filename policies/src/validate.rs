@@ -184,6 +184,24 @@ fn check_apps(policy: &Policy, out: &mut Vec<Problem>) {
             (Some(_), false) => out.push(problem(at("upstreams"), "a builtin service has no upstream servers")),
             _ => {}
         }
+        if app.builtin == Some(crate::model::Builtin::Idp) {
+            match policy.idp.issuer.as_deref() {
+                None => out.push(problem(at("builtin"), "the identity provider needs [idp] issuer")),
+                Some(issuer) => {
+                    let host = issuer
+                        .strip_prefix("https://")
+                        .or_else(|| issuer.strip_prefix("http://"))
+                        .map(|r| r.split(['/', ':']).next().unwrap_or(""));
+                    match host {
+                        None => out.push(problem(vec![N("idp"), N("issuer")], "the issuer must be an https:// URL")),
+                        Some(h) if !app.hosts.iter().any(|x| x.as_str() == h.to_ascii_lowercase()) => {
+                            out.push(problem(at("hosts"), format!("the issuer's host {h:?} must be one of this app's hosts")))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
         if app.builtin == Some(crate::model::Builtin::CertsApi) {
             if !policy.resolve(&policy.certs.trust).is_dir() {
                 out.push(problem(
