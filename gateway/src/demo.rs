@@ -78,3 +78,37 @@ impl ServeHttp for DemoApp {
             .unwrap_or_default()
     }
 }
+
+/// The demo citizen's user name.
+pub const DEMO_USER: &str = "zhangsan";
+
+/// Creates the demo citizen in the identity provider (or gives it a new password) and returns
+/// the password, made at random on every start. Runs before the server starts, on a runtime
+/// of its own.
+pub fn ensure_demo_citizen(shared: &crate::state::Shared) -> Result<Option<String>, String> {
+    let Some(idp) = &shared.idp else { return Ok(None) };
+    let password = format!("Demo-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let provider = govgate_idp::Idp::open(idp.config().clone()).await.map_err(|e| e.to_string())?;
+        let store = provider.store();
+        let argon = govgate_idp::password::Argon2Params::PRODUCTION;
+        let user = govgate_idp::users::NewUser {
+            username: DEMO_USER.into(),
+            kind: Some(govgate_idp::users::AccountKind::Citizen),
+            display_name: "张三".into(),
+            password: password.clone(),
+            id_number: Some("11010519491231002X".into()),
+            uscc: None,
+            mobile: Some("13800138000".into()),
+            email: Some("zhangsan@example.gov.cn".into()),
+            real_name_level: Some(2),
+            roles: Vec::new(),
+        };
+        if govgate_idp::admin::add_user(store, "govgate demo", &user, argon).await.is_err() {
+            govgate_idp::admin::set_password(store, "govgate demo", DEMO_USER, &password, argon).await.map_err(|e| e.to_string())?;
+        }
+        Ok::<_, String>(())
+    })?;
+    Ok(Some(password))
+}

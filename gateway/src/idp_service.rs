@@ -31,6 +31,10 @@ impl IdpService {
         &self.config.issuer
     }
 
+    pub fn config(&self) -> &IdpConfig {
+        &self.config
+    }
+
     /// The provider, opened on first use.
     pub async fn get(&self) -> Result<&Idp, govgate_idp::IdpError> {
         self.idp.get_or_try_init(|| Idp::open(self.config.clone())).await

@@ -198,14 +198,21 @@ fn main() -> ExitCode {
             for s in govgate_gateway::demo::services() {
                 server.add_service(s);
             }
-            print_demo_help(&shared.state.load().policy);
+            let citizen = match govgate_gateway::demo::ensure_demo_citizen(&shared) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("govgate: the demo citizen could not be created: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            print_demo_help(&shared.state.load().policy, citizen.as_deref());
             govgate_gateway::server::run(server, shared);
             ExitCode::SUCCESS
         }
     }
 }
 
-fn print_demo_help(policy: &govgate_policies::Policy) {
+fn print_demo_help(policy: &govgate_policies::Policy, citizen: Option<&str>) {
     let port = |tls: bool| policy.listeners.iter().find(|l| l.tls == tls).map(|l| l.address.port());
     let (http, https) = (port(false).unwrap_or(8080), port(true).unwrap_or(8443));
     let ca = policy.data_dir().join("tls/ca.pem");
@@ -228,8 +235,16 @@ Try:
   tail -n 2 {events}                                                                         # the attack events
   curl --cacert {ca} https://shebao.localhost:{https}/
 
+{idp}
 Access log lines (JSON) go to stdout; press Ctrl-C to stop.
 "#,
+        idp = match (policy.idp.issuer.as_deref(), citizen) {
+            (Some(issuer), Some(password)) => format!(
+                "Identity provider (OpenID Connect): {issuer}/.well-known/openid-configuration\n  demo citizen 张三: user name {} password {password}   (clients: policies/demo-clients.toml)\n",
+                govgate_gateway::demo::DEMO_USER
+            ),
+            _ => String::new(),
+        },
         ca = ca.display(),
         events = policy.data_dir().join("attack-events.jsonl").display(),
     );
