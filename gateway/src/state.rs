@@ -43,7 +43,7 @@ pub struct GatewayState {
     /// Headers for responses that belong to no app (404 for an unknown host, and so on).
     pub default_headers: SecurityHeaders,
     /// Compiled WAF engines by configuration, for reuse by the next reload.
-    waf_engines: HashMap<String, govgate_waf::Engine>,
+    waf_engines: crate::waf::Engines,
     /// The certificate API, when an app serves it.
     pub certs_api: Option<Arc<CertsApi>>,
 }
@@ -61,7 +61,7 @@ pub enum StateError {
 impl GatewayState {
     pub fn build(policy: Policy, previous: Option<&GatewayState>) -> Result<Self, StateError> {
         let no_engines = HashMap::new();
-        let (wafs, waf_engines) = crate::waf::build(&policy, previous.map(|p| &p.waf_engines).unwrap_or(&no_engines))?;
+        let crate::waf::Built { apps: wafs, engines: waf_engines } = crate::waf::build(&policy, previous.map(|p| &p.waf_engines).unwrap_or(&no_engines))?;
         let mut apps = Vec::with_capacity(policy.apps.len());
         for (app, waf) in policy.apps.iter().zip(wafs) {
             let old_pool = previous.and_then(|p| p.apps.iter().find(|a| a.name == app.name)).map(|a| &a.pool);

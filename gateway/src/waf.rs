@@ -79,9 +79,17 @@ fn engine_config(w: &Waf) -> EngineConfig {
     }
 }
 
-/// The WAF of every app (`None` where it is off), reusing engines of `previous` whose
-/// configuration is unchanged. Returns the engines by key for the next reload.
-pub fn build(policy: &Policy, previous: &HashMap<String, Engine>) -> Result<(Vec<Option<Arc<AppWaf>>>, HashMap<String, Engine>), WafError> {
+/// Compiled engines by their configuration, kept for the next reload.
+pub type Engines = HashMap<String, Engine>;
+
+/// The WAF of every app (`None` where it is off), with the engines by configuration.
+pub struct Built {
+    pub apps: Vec<Option<Arc<AppWaf>>>,
+    pub engines: Engines,
+}
+
+/// Builds the WAF of every app, reusing engines of `previous` whose configuration is unchanged.
+pub fn build(policy: &Policy, previous: &Engines) -> Result<Built, WafError> {
     let mut engines: HashMap<String, Engine> = HashMap::new();
     let mut out = Vec::with_capacity(policy.apps.len());
     for app in &policy.apps {
@@ -120,7 +128,7 @@ pub fn build(policy: &Policy, previous: &HashMap<String, Engine>) -> Result<(Vec
         engines.insert(key, engine.clone());
         out.push(Some(Arc::new(AppWaf { engine, mode: w.mode, body_limit: w.request_body_limit.0 as usize, oversized: w.oversized_body })));
     }
-    Ok((out, engines))
+    Ok(Built { apps: out, engines })
 }
 
 /// The outcome of inspecting one request.
