@@ -61,7 +61,8 @@ pub enum StateError {
 impl GatewayState {
     pub fn build(policy: Policy, previous: Option<&GatewayState>) -> Result<Self, StateError> {
         let no_engines = HashMap::new();
-        let crate::waf::Built { apps: wafs, engines: waf_engines } = crate::waf::build(&policy, previous.map(|p| &p.waf_engines).unwrap_or(&no_engines))?;
+        let crate::waf::Built { apps: wafs, engines: waf_engines } =
+            crate::waf::build(&policy, previous.map(|p| &p.waf_engines).unwrap_or(&no_engines))?;
         let mut apps = Vec::with_capacity(policy.apps.len());
         for (app, waf) in policy.apps.iter().zip(wafs) {
             let old_pool = previous.and_then(|p| p.apps.iter().find(|a| a.name == app.name)).map(|a| &a.pool);
