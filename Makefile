@@ -34,7 +34,10 @@ lint:
 # The end-to-end tests start the binary built above; GOVGATE_BIN tells them where it is.
 # CRS's regression suite runs first with its per-file figures shown (the OWASP CRS comes from
 # ../shared/crs beside the repository, or GOVGATE_CRS_DIR).
-test: build lint
+# One build of every target first, so that the binary and the tests share one feature set and
+# nothing is compiled twice.
+test: prerequisites lint
+	$(CARGO) build $(CARGO_PROFILE_FLAG) --workspace --all-targets
 	$(CARGO) test $(CARGO_PROFILE_FLAG) -p govgate-waf --test crs_regression -- --nocapture
 	GOVGATE_BIN=$(CURDIR)/$(BIN) $(CARGO) test $(CARGO_PROFILE_FLAG) --workspace --no-fail-fast
 
