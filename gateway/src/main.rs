@@ -1,12 +1,13 @@
 //! The `govgate` command: run the gateway, check a policy, or start the demo.
 
 use clap::{Parser, Subcommand};
-use govgate_gateway::certs_cli;
+use govgate_gateway::{access_log, certs_cli};
 use sha2::Digest;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tracing_subscriber::filter::{filter_fn, EnvFilter};
+use tracing::Level;
+use tracing_subscriber::filter::{EnvFilter, Targets};
 use tracing_subscriber::prelude::*;
 
 #[global_allocator]
@@ -121,26 +122,27 @@ fn certificates(command: Command) -> Result<bool, certs_cli::CliError> {
     }
 }
 
-/// Access-log lines are written by a background thread, off the request path; the returned
-/// guard flushes them when the process exits.
-fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
-    let (stdout, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(64 * 1024)
-        .lossy(false)
-        .finish(std::io::stdout());
+/// Access-log lines go to stdout in batches (at most 64 KiB waiting, or 200 ms); the returned
+/// guard writes out the last ones when the process exits.
+fn init_logging() -> Option<access_log::FlushGuard> {
+    let stdout = access_log::BatchWriter::new(std::io::stdout(), 64 * 1024);
+    let guard = stdout.flush_every(std::time::Duration::from_millis(200)).ok();
     let access = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_writer(stdout)
-        .with_filter(filter_fn(|m| m.target() == ACCESS));
+        .with_filter(Targets::new().with_target(ACCESS, Level::INFO));
+    // Filters that state their most verbose level let `log` records below it (pingora's debug
+    // and trace lines) be dropped at the call site instead of reaching the subscriber.
     let filter = EnvFilter::try_from_env("GOVGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let diagnostics = tracing_subscriber::fmt::layer()
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .with_filter(filter)
-        .with_filter(filter_fn(|m| m.target() != ACCESS));
+    let filter = match format!("{ACCESS}=off").parse() {
+        Ok(no_access) => filter.add_directive(no_access),
+        Err(_) => filter,
+    };
+    let diagnostics =
+        tracing_subscriber::fmt::layer().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).with_filter(filter);
     tracing_subscriber::registry().with(access).with(diagnostics).init();
     guard
 }

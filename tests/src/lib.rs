@@ -288,8 +288,10 @@ impl Gateway {
         std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
     }
 
-    /// The JSON access-log lines written so far.
+    /// The JSON access-log lines written so far. The gateway writes them in batches at least
+    /// every 200 ms, so this first waits for one more batch.
     pub fn access_log(&self) -> Vec<serde_json::Value> {
+        std::thread::sleep(Duration::from_millis(400));
         std::fs::read_to_string(self.dir.path().join("access.log"))
             .unwrap_or_default()
             .lines()
