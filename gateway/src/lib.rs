@@ -40,6 +40,7 @@ pub mod rate_limit;
 pub mod routing;
 pub mod server;
 pub mod slow_client;
+pub mod sso;
 pub mod state;
 pub mod tls;
 pub mod upstreams;
