@@ -521,6 +521,9 @@ pub struct App {
     /// Path prefixes that take bearer access tokens instead of the login cookie.
     #[serde(default)]
     pub api_paths: Vec<PathPrefix>,
+    /// Scopes every access token on `api_paths` must carry.
+    #[serde(default)]
+    pub api_scopes: Vec<String>,
     /// Identity claims forwarded to the app as `X-Govgate-Claim-*` (data minimisation: only these).
     #[serde(default)]
     pub claims: Vec<String>,

@@ -1,5 +1,399 @@
 //! Single sign-on at the gateway (an identity-aware proxy): apps that cannot speak OpenID
 //! Connect are protected by the gateway, which is the relying party of the identity provider.
 //!
-//! * [`access`]: the pure decision (allow / login / step-up / forbidden with a reason).
+//! * [`access`]: the pure decision (allow / login / step-up / forbidden with a reason);
+//! * [`rp`]: the relying party (`openidconnect` crate), in-process for the built-in provider;
+//! * [`sessions`]: server-side sessions (SQLite + memory), one per host, indexed by `sid`;
+//! * [`assertion`]: the `X-Govgate-Assertion` JWT and the gateway's JWKS;
+//! * [`bearer`]: access tokens on API paths;
+//! * [`routes`]: the reserved `/.govgate/*` paths (callback, logout, back-channel logout, JWKS).
+//!
+//! [`SsoService::gate`] is the one call `proxy.rs` makes: it answers with [`Gate::Continue`]
+//! (identity headers to add) or [`Gate::Reply`] (a redirect, a 401/403 page, a reserved route).
+
 pub mod access;
+pub mod assertion;
+pub mod bearer;
+pub mod routes;
+pub mod rp;
+pub mod sessions;
+
+use crate::error_page;
+use crate::idp_service::IdpService;
+use access::{Decision, Identity};
+use govgate_policies::{App, Policy};
+use http::HeaderMap;
+use sessions::Sessions;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// The session cookie (host-only by its prefix).
+pub const SESSION_COOKIE: &str = "__Host-govgate-session";
+/// Binds a login in progress to the browser that started it (login CSRF, forged `state`).
+pub const LOGIN_COOKIE: &str = "__Host-govgate-login";
+/// How long a login may take between the redirect and the callback.
+const PENDING_TTL: i64 = 600;
+/// Most logins in progress kept at once (a flood of redirects cannot exhaust memory).
+const PENDING_MAX: usize = 100_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SsoError {
+    #[error(transparent)]
+    Rp(#[from] rp::RpError),
+    #[error(transparent)]
+    Session(#[from] sessions::SessionError),
+    #[error(transparent)]
+    Assertion(#[from] assertion::AssertionError),
+    #[error("no identity provider is configured")]
+    NoIssuer,
+}
+
+/// A response the gateway writes itself.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    /// Why, for the access log (`refused`).
+    pub refused: Option<&'static str>,
+}
+
+impl Reply {
+    fn redirect(status: u16, location: &str) -> Reply {
+        Reply {
+            status,
+            headers: vec![("location", location.to_string()), ("cache-control", "no-store".into())],
+            content_type: "text/plain; charset=utf-8",
+            body: Vec::new(),
+            refused: None,
+        }
+    }
+    fn page(status: u16, request_id: &str, req: &HeaderMap, reason: Option<(&str, &str)>, refused: &'static str) -> Reply {
+        let p = match reason {
+            Some((en, zh)) => error_page::render_with_reason(status, request_id, req, en, zh),
+            None => error_page::render(status, request_id, req),
+        };
+        Reply {
+            status,
+            headers: vec![("cache-control", "no-store".into())],
+            content_type: p.content_type,
+            body: p.body.into_bytes(),
+            refused: Some(refused),
+        }
+    }
+}
+
+/// What the proxy does with the request.
+#[derive(Debug)]
+pub enum Gate {
+    /// Forward it, adding these headers (after the client's `X-Govgate-*` were removed).
+    Continue(Vec<(String, String)>),
+    Reply(Reply),
+}
+
+/// The parts of a request single sign-on looks at.
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// The `Host` header as sent (with the port), lowercased.
+    pub host: String,
+    /// The normalised path, and path with query.
+    pub path: &'a str,
+    pub path_and_query: &'a str,
+    pub headers: &'a HeaderMap,
+    pub https: bool,
+    pub request_id: &'a str,
+}
+
+impl Request<'_> {
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.split(';').filter_map(|kv| kv.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v))
+    }
+    fn origin(&self) -> String {
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.host)
+    }
+}
+
+/// A login in progress, kept until its callback (or for [`PENDING_TTL`]).
+struct Pending {
+    host: String,
+    app: String,
+    client_id: String,
+    redirect_uri: String,
+    return_to: String,
+    nonce: String,
+    pkce_verifier: String,
+    binding: [u8; 32],
+    acr: Option<String>,
+    created: i64,
+}
+
+pub struct SsoService {
+    dir: PathBuf,
+    http: reqwest::Client,
+    provider: rp::ProviderCache,
+    sessions: tokio::sync::OnceCell<Sessions>,
+    signer: tokio::sync::OnceCell<assertion::Signer>,
+    pending: Mutex<HashMap<String, Pending>>,
+    idle_secs: i64,
+}
+
+pub fn now() -> i64 {
+    govgate_idp::now()
+}
+
+impl SsoService {
+    pub fn from_policy(policy: &Policy) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        SsoService {
+            dir: policy.data_dir().join("sso"),
+            http,
+            provider: rp::ProviderCache::default(),
+            sessions: tokio::sync::OnceCell::new(),
+            signer: tokio::sync::OnceCell::new(),
+            pending: Mutex::new(HashMap::new()),
+            idle_secs: policy.sso.session_idle.0.as_secs() as i64,
+        }
+    }
+
+    async fn sessions(&self) -> Result<&Sessions, SsoError> {
+        Ok(self.sessions.get_or_try_init(|| Sessions::open(&self.dir, self.idle_secs)).await?)
+    }
+
+    async fn signer(&self) -> Result<&assertion::Signer, SsoError> {
+        Ok(self.signer.get_or_try_init(|| async { assertion::Signer::load_or_create(&self.dir.join("assertion-key.p8")) }).await?)
+    }
+
+    fn transport<'a>(&'a self, idp: Option<&'a IdpService>, issuer: &str) -> rp::Transport<'a> {
+        rp::Transport { idp: idp.filter(|i| i.issuer() == issuer), http: &self.http }
+    }
+
+    /// The one decision for a request to `app` (see the module docs).
+    pub async fn gate(&self, idp: Option<&IdpService>, policy: &Policy, app: &App, req: &Request<'_>, body: &[u8]) -> Gate {
+        let Some(issuer) = policy.sso.issuer(policy) else { return Gate::Continue(Vec::new()) };
+        let t = self.transport(idp, issuer);
+        let result = if req.path.starts_with(routes::PREFIX) {
+            routes::serve(self, &t, issuer, policy, app, req, body).await
+        } else {
+            self.protect(&t, issuer, policy, app, req).await
+        };
+        match result {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::error!(request_id = req.request_id, app = app.name, "single sign-on failed: {e}");
+                Gate::Reply(Reply::page(503, req.request_id, req.headers, None, "sso_unavailable"))
+            }
+        }
+    }
+
+    async fn protect(&self, t: &rp::Transport<'_>, issuer: &str, policy: &Policy, app: &App, req: &Request<'_>) -> Result<Gate, SsoError> {
+        let required = access::requirement(app, req.path);
+        if access::is_api(app, req.path) {
+            return bearer::gate(self, t, issuer, policy, app, required, req).await;
+        }
+        let session = match req.cookie(SESSION_COOKIE) {
+            Some(id) => self.sessions().await?.get(id, &req.host, now()).await?,
+            None => None,
+        };
+        let who = session.as_ref().map(|s| identity(&s.data.subject, &s.data.acr, &s.data.claims));
+        match access::decide(required, who.as_ref()) {
+            Decision::Allow => match session {
+                Some(s) => {
+                    let d = &s.data;
+                    Ok(Gate::Continue(self.identity_headers(policy, app, &d.subject, &d.acr, &d.claims, Some(&s.assertion)).await?))
+                }
+                None => Ok(Gate::Continue(Vec::new())),
+            },
+            Decision::Login => {
+                // Ask for the strength the path needs from the start.
+                let acr = match required {
+                    govgate_policies::Access::Require(r) => r.acr.clone(),
+                    _ => None,
+                };
+                self.login(t, issuer, policy, app, req, acr).await
+            }
+            Decision::StepUp(acr) => self.login(t, issuer, policy, app, req, Some(acr)).await,
+            Decision::Forbidden(why) => {
+                let (en, zh) = why.explain();
+                Ok(Gate::Reply(Reply::page(403, req.request_id, req.headers, Some((&en, &zh)), why.code())))
+            }
+        }
+    }
+
+    /// Sends the browser to the provider, remembering where it was going.
+    async fn login(
+        &self,
+        t: &rp::Transport<'_>,
+        issuer: &str,
+        policy: &Policy,
+        app: &App,
+        req: &Request<'_>,
+        acr: Option<String>,
+    ) -> Result<Gate, SsoError> {
+        let provider = self.provider.get(t, issuer).await?;
+        let client_id = app.sso_client.clone().unwrap_or_else(|| app.name.clone());
+        let redirect_uri = format!("{}{}", req.origin(), routes::CALLBACK);
+        let started = rp::start(&provider, &client_id, &redirect_uri, &policy.sso.scopes, acr.as_deref())?;
+        let (binding, new_binding) = match req.cookie(LOGIN_COOKIE).filter(|v| v.len() >= 32 && v.len() <= 64) {
+            Some(v) => (v.to_string(), false),
+            None => (sessions::new_id(), true),
+        };
+        let return_to = if req.method == "GET" || req.method == "HEAD" { safe_return_path(req.path_and_query) } else { "/".into() };
+        let now = now();
+        if let Ok(mut p) = self.pending.lock() {
+            if p.len() >= PENDING_MAX {
+                p.retain(|_, v| now - v.created < PENDING_TTL);
+            }
+            if p.len() < PENDING_MAX {
+                p.insert(
+                    started.state.clone(),
+                    Pending {
+                        host: req.host.clone(),
+                        app: app.name.clone(),
+                        client_id,
+                        redirect_uri,
+                        return_to,
+                        nonce: started.nonce,
+                        pkce_verifier: started.pkce_verifier,
+                        binding: sessions::hash_id(&binding),
+                        acr,
+                        created: now,
+                    },
+                );
+            }
+        }
+        let mut r = Reply::redirect(302, &started.url);
+        r.refused = Some("login_required");
+        if new_binding {
+            r.headers
+                .push(("set-cookie", format!("{LOGIN_COOKIE}={binding}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={PENDING_TTL}")));
+        }
+        Ok(Gate::Reply(r))
+    }
+
+    /// Takes (once) the login in progress for `state`.
+    fn take_pending(&self, state: &str) -> Option<Pending> {
+        let p = self.pending.lock().ok()?.remove(state)?;
+        (now() - p.created < PENDING_TTL).then_some(p)
+    }
+
+    /// The headers an app receives: who, how, roles, the claims its policy allows, and the
+    /// signed assertion (a session's is reused while more than half its life remains).
+    async fn identity_headers(
+        &self,
+        policy: &Policy,
+        app: &App,
+        subject: &str,
+        acr: &str,
+        claims: &serde_json::Value,
+        cache: Option<&Mutex<Option<(String, i64)>>>,
+    ) -> Result<Vec<(String, String)>, SsoError> {
+        let who = identity(subject, acr, claims);
+        let mut out = Vec::with_capacity(4 + app.claims.len());
+        out.push(("x-govgate-user".to_string(), header_value(subject)));
+        out.push(("x-govgate-acr".to_string(), header_value(acr)));
+        out.push(("x-govgate-roles".to_string(), header_value(&who.roles.join(","))));
+        let mut allowed = serde_json::Map::new();
+        for c in &app.claims {
+            if let Some(v) = claims.get(c) {
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Array(a) => {
+                        a.iter().map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).collect::<Vec<_>>().join(",")
+                    }
+                    other => other.to_string(),
+                };
+                out.push((format!("x-govgate-claim-{}", c.replace('_', "-")), header_value(&text)));
+                allowed.insert(c.clone(), v.clone());
+            }
+        }
+        let now = now();
+        let ttl = policy.sso.assertion_ttl.0.as_secs() as i64;
+        let cached =
+            cache.and_then(|m| m.lock().ok().and_then(|a| a.as_ref().filter(|(_, exp)| exp - now > ttl / 2).map(|(j, _)| j.clone())));
+        let jwt = match cached {
+            Some(j) => j,
+            None => {
+                let claims = assertion::claims(&app.name, subject, acr, &who.roles, &allowed, now, ttl);
+                let j = self.signer().await?.sign(&claims)?;
+                if let Some(Ok(mut a)) = cache.map(|m| m.lock()) {
+                    *a = Some((j.clone(), now + ttl));
+                }
+                j
+            }
+        };
+        out.push(("x-govgate-assertion".to_string(), jwt));
+        Ok(out)
+    }
+}
+
+/// The identity in a session's claims.
+pub fn identity(subject: &str, acr: &str, claims: &serde_json::Value) -> Identity {
+    Identity {
+        subject: subject.to_string(),
+        acr: acr.to_string(),
+        roles: claims
+            .get("roles")
+            .and_then(|r| r.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default(),
+        real_name_level: claims.get("real_name_level").and_then(|l| l.as_u64()).map(|l| l.min(255) as u8),
+    }
+}
+
+/// A header value: printable ASCII as is, anything else percent-encoded (UTF-8).
+pub fn header_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Where to go back after login: a path on this host only (no scheme, no `//host`).
+pub fn safe_return_path(p: &str) -> String {
+    let ok = p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") && !p.bytes().any(|b| b < 0x20 || b == 0x7f);
+    if ok && !p.starts_with(routes::PREFIX) {
+        p.to_string()
+    } else {
+        "/".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_paths_stay_on_this_host() {
+        assert_eq!(safe_return_path("/apply?x=1"), "/apply?x=1");
+        for evil in ["//evil.example/", "/\\evil.example", "https://evil.example/", "evil", "/a\r\nSet-Cookie: x", "/.govgate/logout"] {
+            assert_eq!(safe_return_path(evil), "/", "{evil:?}");
+        }
+    }
+
+    #[test]
+    fn header_values_are_ascii() {
+        assert_eq!(header_value("张三"), "%E5%BC%A0%E4%B8%89");
+        assert_eq!(header_value("a b\r\n%"), "a b%0D%0A%25");
+    }
+
+    #[test]
+    fn identity_reads_roles_and_level() {
+        let i = identity("u", "cert", &serde_json::json!({"roles": ["staff", 3], "real_name_level": 3}));
+        assert_eq!((i.roles, i.real_name_level), (vec!["staff".to_string()], Some(3)));
+    }
+}
