@@ -274,6 +274,7 @@ async fn one_login_for_two_apps_then_logout_everywhere() {
     assert!(assertion["exp"].as_i64().unwrap() - assertion["iat"].as_i64().unwrap() <= 60);
     let jwks: serde_json::Value = serde_json::from_str(&b.get(&b.url("shebao.test", "/.govgate/jwks.json")).await.body).unwrap();
     assert_eq!(jwks["keys"][0]["crv"], "P-256");
+    verify_with_python(&gw, &jwks, seen.header("x-govgate-assertion").unwrap(), &uid);
 
     // App B on another host: the provider already knows the user, no login page.
     let to_idp = b.get(&b.url("tax.test", "/")).await;
@@ -303,6 +304,29 @@ async fn one_login_for_two_apps_then_logout_everywhere() {
     let login = b.get(again.location.as_deref().unwrap()).await;
     assert_eq!(login.status, 200, "and the provider shows its login page again");
     assert!(login.body.contains("name=\"password\""));
+}
+
+/// The documented Python example (docs/examples/verify_assertion.py, PyJWT) accepts the
+/// assertion for its app and refuses it for another.
+fn verify_with_python(gw: &Gateway, jwks: &serde_json::Value, assertion: &str, uid: &str) {
+    let has_pyjwt = std::process::Command::new("python3").args(["-c", "import jwt, cryptography"]).status().is_ok_and(|s| s.success());
+    if !has_pyjwt {
+        eprintln!("SKIPPED the Python check: install python3 and PyJWT[crypto] (pip install 'PyJWT[crypto]')");
+        return;
+    }
+    let file = gw.dir.path().join("jwks.json");
+    std::fs::write(&file, jwks.to_string()).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/verify_assertion.py");
+    let run = |aud: &str| {
+        std::process::Command::new("python3").arg(&script).arg("--jwks").arg(&file).args(["--audience", aud, assertion]).output().unwrap()
+    };
+    let ok = run("shebao");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let claims: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(claims["sub"], uid);
+    let wrong = run("tax");
+    assert!(!wrong.status.success(), "the assertion for shebao is refused by tax");
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("invalid"));
 }
 
 async fn reqwest_get(b: &Browser, host: &str, path: &str, cookie: &str) -> u16 {

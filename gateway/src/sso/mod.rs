@@ -205,7 +205,13 @@ impl SsoService {
             None => None,
         };
         let who = session.as_ref().map(|s| identity(&s.data.subject, &s.data.acr, &s.data.claims));
-        match access::decide(required, who.as_ref()) {
+        let decision = access::decide(required, who.as_ref());
+        if !req.https && matches!(decision, Decision::Login | Decision::StepUp(_)) {
+            // The session cookie is Secure: a login over plain HTTP could never be kept.
+            let (en, zh) = ("Logging in needs HTTPS: open this address with https://.", "登录需要 HTTPS：请使用 https:// 打开此地址。");
+            return Ok(Gate::Reply(Reply::page(403, req.request_id, req.headers, Some((en, zh)), "https_required")));
+        }
+        match decision {
             Decision::Allow => match session {
                 Some(s) => {
                     let d = &s.data;
