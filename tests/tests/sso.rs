@@ -152,7 +152,7 @@ fn clients(port: u16) -> String {
     };
     [
         client("shebao", "shebao.test", "\"openid\", \"profile\", \"gov_identity\"", ""),
-        client("tax", "tax.test", "\"openid\", \"profile\"", ""),
+        client("tax", "tax.test", "\"openid\", \"profile\"", "access_token_ttl = 1\n"),
         client("staff", "staff.test", "\"openid\", \"profile\", \"roles\"", ""),
         client("secure", "secure.test", "\"openid\", \"profile\"", ""),
         client("api", "api.test", "\"openid\", \"profile\"", "access_token_ttl = 2\n"),
@@ -458,4 +458,37 @@ async fn access_token(b: &mut Browser, client: &str) -> String {
         .await;
     assert_eq!(t.status, 200, "{}", t.body);
     serde_json::from_str::<serde_json::Value>(&t.body).unwrap()["access_token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_renewed_through_refresh_tokens_and_end_with_the_provider_session() {
+    let (a, bu, c) = (Upstream::start("shebao").await, Upstream::start("tax").await, Upstream::start("other").await);
+    let (gw, uid) = start(&[&a, &bu, &c]).await;
+    // Two browsers log in to tax (whose access tokens live 1 s: renewal is due after 5 s).
+    let (mut stays, mut leaves) = (Browser::new(&gw), Browser::new(&gw));
+    for b in [&mut stays, &mut leaves] {
+        let callback = login_until_callback(b, "tax.test", "/").await;
+        let back = b.get(&callback).await;
+        assert_eq!(b.follow("tax.test", &back).await.status, 200);
+    }
+    // One logs out at the provider itself (not through the gateway).
+    let confirm = leaves.get(&leaves.url("id.test", "/logout")).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let csrf = hidden(&confirm.body, "csrf");
+    let url = leaves.url("id.test", "/logout");
+    let out = leaves.post(&url, &[("csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    // The gateway renews with the refresh token: still signed in …
+    let page = stays.get(&stays.url("tax.test", "/")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(bu.received().last().unwrap().header("x-govgate-user"), Some(uid.as_str()));
+    // … the rotated token works again next time …
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    assert_eq!(stays.get(&stays.url("tax.test", "/")).await.status, 200, "the rotated refresh token was kept");
+    // … while the session whose provider session ended asks for a login again.
+    assert_eq!(leaves.get(&leaves.url("tax.test", "/")).await.status, 302);
+    let log = gw.log();
+    assert!(!log.contains("session renewal postponed"), "renewals reached the provider: {log}");
+    assert!(log.contains("the provider ended the session"), "{log}");
 }

@@ -85,7 +85,7 @@ impl Signer {
     }
 }
 
-fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create_new(true);

@@ -3,7 +3,8 @@
 //!
 //! * [`access`]: the pure decision (allow / login / step-up / forbidden with a reason);
 //! * [`rp`]: the relying party (`openidconnect` crate), in-process for the built-in provider;
-//! * [`sessions`]: server-side sessions (SQLite + memory), one per host, indexed by `sid`;
+//! * [`sessions`]: server-side sessions (SQLite + memory), one per host, indexed by `sid`,
+//!   renewed through refresh tokens ([`seal`]ed at rest) when the access token expires;
 //! * [`assertion`]: the `X-Govgate-Assertion` JWT and the gateway's JWKS;
 //! * [`bearer`]: access tokens on API paths;
 //! * [`routes`]: the reserved `/.govgate/*` paths (callback, logout, back-channel logout, JWKS).
@@ -16,6 +17,7 @@ pub mod assertion;
 pub mod bearer;
 pub mod routes;
 pub mod rp;
+pub mod seal;
 pub mod sessions;
 
 use crate::error_page;
@@ -45,8 +47,8 @@ pub enum SsoError {
     Session(#[from] sessions::SessionError),
     #[error(transparent)]
     Assertion(#[from] assertion::AssertionError),
-    #[error("no identity provider is configured")]
-    NoIssuer,
+    #[error(transparent)]
+    Seal(#[from] seal::SealError),
 }
 
 /// A response the gateway writes itself.
@@ -139,6 +141,7 @@ pub struct SsoService {
     provider: rp::ProviderCache,
     sessions: tokio::sync::OnceCell<Sessions>,
     signer: tokio::sync::OnceCell<assertion::Signer>,
+    sealer: tokio::sync::OnceCell<seal::Sealer>,
     pending: Mutex<HashMap<String, Pending>>,
     idle_secs: i64,
 }
@@ -160,6 +163,7 @@ impl SsoService {
             provider: rp::ProviderCache::default(),
             sessions: tokio::sync::OnceCell::new(),
             signer: tokio::sync::OnceCell::new(),
+            sealer: tokio::sync::OnceCell::new(),
             pending: Mutex::new(HashMap::new()),
             idle_secs: policy.sso.session_idle.0.as_secs() as i64,
         }
@@ -171,6 +175,50 @@ impl SsoService {
 
     async fn signer(&self) -> Result<&assertion::Signer, SsoError> {
         Ok(self.signer.get_or_try_init(|| async { assertion::Signer::load_or_create(&self.dir.join("assertion-key.p8")) }).await?)
+    }
+
+    async fn sealer(&self) -> Result<&seal::Sealer, SsoError> {
+        Ok(self.sealer.get_or_try_init(|| async { seal::Sealer::load_or_create(&self.dir.join("token-key")) }).await?)
+    }
+
+    /// Renews a session whose access token has expired; `false` when the provider refused (its
+    /// session is over), so the gateway session ends too. An unreachable provider is retried
+    /// a little later and the session goes on meanwhile.
+    async fn renew(&self, t: &rp::Transport<'_>, issuer: &str, app: &App, s: &sessions::Session) -> Result<bool, SsoError> {
+        let mut r = s.renewal.lock().await;
+        let now = now();
+        if now < r.renew_at {
+            return Ok(true); // renewed by a concurrent request
+        }
+        let Some(sealed) = r.refresh_sealed.clone() else {
+            // No refresh token: the session lives until its own timeouts.
+            r.renew_at = s.data.expires_at;
+            self.sessions().await?.renewed(s, &r).await?;
+            return Ok(true);
+        };
+        let rt = self.sealer().await?.open(&sealed)?;
+        let provider = self.provider.get(t, issuer).await?;
+        let client_id = app.sso_client.as_deref().unwrap_or(&app.name);
+        match rp::refresh(t, &provider, client_id, &rt).await {
+            Ok(done) => {
+                if let Some(new) = &done.refresh_token {
+                    r.refresh_sealed = Some(self.sealer().await?.seal(new)?);
+                }
+                r.renew_at = now + renew_after(done.expires_in);
+                self.sessions().await?.renewed(s, &r).await?;
+                Ok(true)
+            }
+            Err(rp::RpError::Exchange(e)) => {
+                tracing::info!(app = app.name, "single sign-on: the provider ended the session ({e})");
+                self.sessions().await?.end_session(s).await?;
+                Ok(false)
+            }
+            Err(e) => {
+                tracing::warn!(app = app.name, "session renewal postponed: {e}");
+                r.renew_at = now + 30;
+                Ok(true)
+            }
+        }
     }
 
     fn transport<'a>(&'a self, idp: Option<&'a IdpService>, issuer: &str) -> rp::Transport<'a> {
@@ -200,10 +248,15 @@ impl SsoService {
         if access::is_api(app, req.path) {
             return bearer::gate(self, t, issuer, policy, app, required, req).await;
         }
-        let session = match req.cookie(SESSION_COOKIE) {
+        let mut session = match req.cookie(SESSION_COOKIE) {
             Some(id) => self.sessions().await?.get(id, &req.host, now()).await?,
             None => None,
         };
+        if let Some(s) = session.as_deref().filter(|s| s.renewal_due(now())) {
+            if !self.renew(t, issuer, app, s).await? {
+                session = None;
+            }
+        }
         let who = session.as_ref().map(|s| identity(&s.data.subject, &s.data.acr, &s.data.claims));
         let decision = access::decide(required, who.as_ref());
         if !req.https && matches!(decision, Decision::Login | Decision::StepUp(_)) {
@@ -342,6 +395,12 @@ impl SsoService {
     }
 }
 
+/// Seconds until a session is renewed: when its access token expires (at least 5 s; 5 min
+/// when the provider does not say).
+pub fn renew_after(expires_in: Option<u64>) -> i64 {
+    expires_in.map(|e| e.clamp(5, 86_400) as i64).unwrap_or(300)
+}
+
 /// The identity in a session's claims.
 pub fn identity(subject: &str, acr: &str, claims: &serde_json::Value) -> Identity {
     Identity {
@@ -395,6 +454,75 @@ mod tests {
     fn header_values_are_ascii() {
         assert_eq!(header_value("张三"), "%E5%BC%A0%E4%B8%89");
         assert_eq!(header_value("a b\r\n%"), "a b%0D%0A%25");
+    }
+
+    /// The per-request cost single sign-on adds: an authenticated request (cookie → session
+    /// lookup → decision → identity headers with the cached assertion) against a public one.
+    /// `cargo test -p govgate-gateway --release --lib sso::tests::per_request_cost -- --ignored --nocapture`
+    #[tokio::test]
+    #[ignore]
+    async fn per_request_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[server]\ndata_dir = \"{}\"\n[[listeners]]\nname = \"h\"\naddress = \"127.0.0.1:1\"\n[sso]\nissuer = \"https://id.test\"\n[[apps]]\nname = \"a\"\nhosts = [\"a.test\"]\nupstreams = [\"127.0.0.1:2\"]\naccess_paths = [{{ path = \"/apply\", access = \"login\" }}]\nclaims = [\"name\"]\n",
+            dir.path().display()
+        );
+        let policy = govgate_policies::parse(&text, std::path::Path::new("t.toml")).unwrap();
+        let sso = SsoService::from_policy(&policy);
+        let now = now();
+        let data = sessions::SessionData {
+            host: "a.test".into(),
+            app: "a".into(),
+            subject: "3183cc70-d3a2-4ba0-a2aa-cafb64a25d19".into(),
+            sid: Some("sid".into()),
+            acr: "pwd".into(),
+            claims: serde_json::json!({"name": "张三", "real_name_level": 2}),
+            id_token: "t".into(),
+            created_at: now,
+            expires_at: now + 3600,
+            refresh_sealed: None,
+            renew_at: now + 3600,
+        };
+        let id = sso.sessions().await.unwrap().create(data, now).await.unwrap();
+        let mut with_cookie = HeaderMap::new();
+        with_cookie.insert(http::header::COOKIE, format!("lang=zh; {SESSION_COOKIE}={id}").parse().unwrap());
+        let empty = HeaderMap::new();
+        let app = &policy.apps[0];
+        let req = |path: &'static str, headers: &'static HeaderMap| Request {
+            method: "GET",
+            host: "a.test".into(),
+            path,
+            path_and_query: path,
+            headers,
+            https: true,
+            request_id: "r",
+        };
+        let with_cookie: &'static HeaderMap = Box::leak(Box::new(with_cookie));
+        let empty: &'static HeaderMap = Box::leak(Box::new(empty));
+        async fn median(sso: &SsoService, policy: &Policy, app: &App, r: &Request<'_>) -> std::time::Duration {
+            let mut times = Vec::with_capacity(20_000);
+            for _ in 0..20_000 {
+                let t = std::time::Instant::now();
+                let g = sso.gate(None, policy, app, r, &[]).await;
+                times.push(t.elapsed());
+                assert!(matches!(g, Gate::Continue(_)));
+            }
+            times.sort();
+            times[times.len() / 2]
+        }
+        let authed = req("/apply", with_cookie);
+        let Gate::Continue(h) = sso.gate(None, &policy, app, &authed, &[]).await else { panic!("not let through") };
+        assert_eq!(h.len(), 5, "{h:?}");
+        let public = median(&sso, &policy, app, &req("/", empty)).await;
+        let auth = median(&sso, &policy, app, &authed).await;
+        let signer = sso.signer().await.unwrap();
+        let claims = assertion::claims("a", "u", "pwd", &[], &serde_json::Map::new(), now, 60);
+        let t = std::time::Instant::now();
+        for _ in 0..1000 {
+            signer.sign(&claims).unwrap();
+        }
+        let sign = t.elapsed() / 1000;
+        println!("sso gate median: public {public:?}, authenticated {auth:?} (added {:?}); ES256 assertion signing {sign:?} (once per session every assertion_ttl/2)", auth.saturating_sub(public));
     }
 
     #[test]

@@ -150,6 +150,11 @@ async fn callback(
         id_token: done.id_token,
         created_at: now,
         expires_at: now + policy.sso.session_absolute.0.as_secs() as i64,
+        refresh_sealed: match &done.refresh_token {
+            Some(rt) => Some(sso.sealer().await?.seal(rt)?),
+            None => None,
+        },
+        renew_at: now + super::renew_after(done.expires_in),
     };
     let id = sso.sessions().await?.create(data, now).await?;
     let cookie =

@@ -224,6 +224,32 @@ pub struct Completed {
     pub id_token: String,
     pub claims: serde_json::Value,
     pub access_token: String,
+    pub refresh_token: Option<String>,
+    /// Seconds the access token lives (when the provider says).
+    pub expires_in: Option<u64>,
+}
+
+/// A renewal through the refresh token.
+pub struct Refreshed {
+    /// The rotated refresh token (the old one is spent), if the provider rotates.
+    pub refresh_token: Option<String>,
+    pub expires_in: Option<u64>,
+}
+
+/// Renews with a refresh token. `Err(RpError::Exchange)` means the provider refused it (its
+/// session ended, the token was revoked): the gateway session must end too.
+pub async fn refresh(t: &Transport<'_>, p: &Provider, client_id: &str, refresh_token: &str) -> Result<Refreshed, RpError> {
+    let client = CoreClient::from_provider_metadata(p.meta.clone(), ClientId::new(client_id.to_string()), None);
+    let rt = openidconnect::RefreshToken::new(refresh_token.to_string());
+    let tokens =
+        client.exchange_refresh_token(&rt).map_err(|e| RpError::Document(e.to_string()))?.request_async(t).await.map_err(|e| match e {
+            openidconnect::RequestTokenError::ServerResponse(r) => RpError::Exchange(r.error().to_string()),
+            other => RpError::Transport(other.to_string()),
+        })?;
+    Ok(Refreshed {
+        refresh_token: tokens.refresh_token().map(|r| r.secret().clone()),
+        expires_in: tokens.expires_in().map(|d| d.as_secs()),
+    })
 }
 
 /// Exchanges the code (with the PKCE verifier) and verifies the ID token against `nonce`.
@@ -260,7 +286,13 @@ pub async fn complete(
         .and_then(|p| base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, p).ok())
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| RpError::IdToken("unreadable payload".into()))?;
-    Ok(Completed { id_token: raw, claims, access_token: tokens.access_token().secret().clone() })
+    Ok(Completed {
+        id_token: raw,
+        claims,
+        access_token: tokens.access_token().secret().clone(),
+        refresh_token: tokens.refresh_token().map(|r| r.secret().clone()),
+        expires_in: tokens.expires_in().map(|d| d.as_secs()),
+    })
 }
 
 fn describe<E: std::error::Error + 'static>(

@@ -40,15 +40,50 @@ pub struct SessionData {
     pub id_token: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The refresh token, sealed ([`super::seal`]), when the provider gave one.
+    pub refresh_sealed: Option<Vec<u8>>,
+    /// When to renew through the refresh token (the access token's expiry).
+    pub renew_at: i64,
+}
+
+/// The renewal state of a session; locked while a refresh is under way, so that concurrent
+/// requests never spend the same (rotating) refresh token twice.
+pub struct Renewal {
+    pub refresh_sealed: Option<Vec<u8>>,
+    pub renew_at: i64,
 }
 
 /// A session as cached in memory.
 pub struct Session {
     pub data: SessionData,
+    key: [u8; 32],
+    /// Mirrors `renewal.renew_at` for a lock-free check on every request.
+    renew_at: AtomicI64,
+    pub renewal: tokio::sync::Mutex<Renewal>,
     last_seen: AtomicI64,
     last_written: AtomicI64,
     /// The current `X-Govgate-Assertion` and when it stops being reused.
     pub assertion: Mutex<Option<(String, i64)>>,
+}
+
+impl Session {
+    fn new(data: SessionData, key: [u8; 32], last_seen: i64) -> Self {
+        let renewal = Renewal { refresh_sealed: data.refresh_sealed.clone(), renew_at: data.renew_at };
+        Session {
+            renew_at: AtomicI64::new(data.renew_at),
+            renewal: tokio::sync::Mutex::new(renewal),
+            data,
+            key,
+            last_seen: AtomicI64::new(last_seen),
+            last_written: AtomicI64::new(last_seen),
+            assertion: Mutex::new(None),
+        }
+    }
+
+    /// Whether the session is due for renewal through its refresh token.
+    pub fn renewal_due(&self, now: i64) -> bool {
+        now >= self.renew_at.load(Ordering::Relaxed)
+    }
 }
 
 pub struct Sessions {
@@ -95,7 +130,8 @@ impl Sessions {
             "CREATE TABLE IF NOT EXISTS sessions (
                 id_hash TEXT PRIMARY KEY, host TEXT NOT NULL, app TEXT NOT NULL, sub TEXT NOT NULL, sid TEXT,
                 acr TEXT NOT NULL, claims TEXT NOT NULL, id_token TEXT NOT NULL,
-                created_at INTEGER NOT NULL, last_seen INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
+                created_at INTEGER NOT NULL, last_seen INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+                refresh BLOB, renew_at INTEGER NOT NULL)",
         )
         .execute(&pool)
         .await?;
@@ -107,7 +143,7 @@ impl Sessions {
     pub async fn create(&self, data: SessionData, now: i64) -> Result<String, SessionError> {
         let id = new_id();
         let h = hash_id(&id);
-        sqlx::query("INSERT INTO sessions VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+        sqlx::query("INSERT INTO sessions VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
             .bind(hex(&h))
             .bind(&data.host)
             .bind(&data.app)
@@ -119,9 +155,11 @@ impl Sessions {
             .bind(data.created_at)
             .bind(now)
             .bind(data.expires_at)
+            .bind(&data.refresh_sealed)
+            .bind(data.renew_at)
             .execute(&self.pool)
             .await?;
-        let s = Arc::new(Session { data, last_seen: AtomicI64::new(now), last_written: AtomicI64::new(now), assertion: Mutex::new(None) });
+        let s = Arc::new(Session::new(data, h, now));
         if let Ok(mut c) = self.cache.lock() {
             c.insert(h, s);
         }
@@ -163,7 +201,7 @@ impl Sessions {
 
     async fn load(&self, h: &[u8; 32]) -> Result<Option<Session>, SessionError> {
         let row = sqlx::query(
-            "SELECT host, app, sub, sid, acr, claims, id_token, created_at, last_seen, expires_at FROM sessions WHERE id_hash = $1",
+            "SELECT host, app, sub, sid, acr, claims, id_token, created_at, last_seen, expires_at, refresh, renew_at FROM sessions WHERE id_hash = $1",
         )
         .bind(hex(h))
         .fetch_optional(&self.pool)
@@ -171,22 +209,37 @@ impl Sessions {
         let Some(r) = row else { return Ok(None) };
         let claims: String = r.get(5);
         let last_seen: i64 = r.get(8);
-        Ok(Some(Session {
-            data: SessionData {
-                host: r.get(0),
-                app: r.get(1),
-                subject: r.get(2),
-                sid: r.get(3),
-                acr: r.get(4),
-                claims: serde_json::from_str(&claims)?,
-                id_token: r.get(6),
-                created_at: r.get(7),
-                expires_at: r.get(9),
-            },
-            last_seen: AtomicI64::new(last_seen),
-            last_written: AtomicI64::new(last_seen),
-            assertion: Mutex::new(None),
-        }))
+        let data = SessionData {
+            host: r.get(0),
+            app: r.get(1),
+            subject: r.get(2),
+            sid: r.get(3),
+            acr: r.get(4),
+            claims: serde_json::from_str(&claims)?,
+            id_token: r.get(6),
+            created_at: r.get(7),
+            expires_at: r.get(9),
+            refresh_sealed: r.get(10),
+            renew_at: r.get(11),
+        };
+        Ok(Some(Session::new(data, *h, last_seen)))
+    }
+
+    /// Records a renewal (the rotated refresh token and the next renewal time).
+    pub async fn renewed(&self, s: &Session, r: &Renewal) -> Result<(), SessionError> {
+        s.renew_at.store(r.renew_at, Ordering::Relaxed);
+        sqlx::query("UPDATE sessions SET refresh = $1, renew_at = $2 WHERE id_hash = $3")
+            .bind(&r.refresh_sealed)
+            .bind(r.renew_at)
+            .bind(hex(&s.key))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends a session found by [`Sessions::get`] (its provider session is gone).
+    pub async fn end_session(&self, s: &Session) -> Result<(), SessionError> {
+        self.delete(&s.key).await
     }
 
     async fn delete(&self, h: &[u8; 32]) -> Result<(), SessionError> {
@@ -245,6 +298,8 @@ mod tests {
             id_token: "t".into(),
             created_at: now,
             expires_at: now + 3600,
+            refresh_sealed: Some(vec![1, 2, 3]),
+            renew_at: now + 300,
         }
     }
 
@@ -263,7 +318,14 @@ mod tests {
         assert!(raw.iter().all(|h| h.len() == 64 && *h != a));
         // A fresh store (a restart) finds the session in SQLite.
         let s2 = Sessions::open(dir.path(), 600).await.unwrap();
-        assert!(s2.get(&b, "b.test", 1002).await.unwrap().is_some());
+        let found = s2.get(&b, "b.test", 1002).await.unwrap().unwrap();
+        assert_eq!(
+            (found.data.refresh_sealed.as_deref(), found.renewal_due(1299), found.renewal_due(1300)),
+            (Some(&[1u8, 2, 3][..]), false, true)
+        );
+        s2.renewed(&found, &Renewal { refresh_sealed: Some(vec![9]), renew_at: 2000 }).await.unwrap();
+        let reread = Sessions::open(dir.path(), 600).await.unwrap().get(&b, "b.test", 1003).await.unwrap().unwrap();
+        assert_eq!((reread.data.refresh_sealed.as_deref(), reread.renewal_due(1999)), (Some(&[9u8][..]), false));
         // Idle timeout.
         assert!(s2.get(&other, "a.test", 1000 + 601).await.unwrap().is_none());
         assert!(s2.get(&other, "a.test", 1000).await.unwrap().is_none(), "an idle session is deleted");
