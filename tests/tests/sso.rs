@@ -182,6 +182,12 @@ fn policy(ups: &[&Upstream]) -> String {
 
 /// Starts the gateway, registers the clients for its port and adds the citizen `zhangsan`.
 async fn start(ups: &[&Upstream]) -> (Gateway, String) {
+    let (gw, uid, _) = start_with_provider(ups).await;
+    (gw, uid)
+}
+
+/// [`start`], keeping a handle on the provider's store and keys (to mint logout tokens).
+async fn start_with_provider(ups: &[&Upstream]) -> (Gateway, String, govgate_idp::Idp) {
     let gw = Gateway::start(&policy(ups));
     std::fs::write(gw.dir.path().join("clients.toml"), clients(gw.https_port)).unwrap();
     let issuer = format!("https://id.test:{}", gw.https_port);
@@ -199,7 +205,7 @@ async fn start(ups: &[&Upstream]) -> (Gateway, String) {
         ..Default::default()
     };
     let uid = govgate_idp::admin::add_user(idp.store(), "test", &user, govgate_idp::password::Argon2Params::TEST).await.unwrap();
-    (gw, uid)
+    (gw, uid, idp)
 }
 
 /// Visits a protected URL and logs in at the provider; returns the callback URL (not visited).
@@ -491,4 +497,47 @@ async fn sessions_are_renewed_through_refresh_tokens_and_end_with_the_provider_s
     let log = gw.log();
     assert!(!log.contains("session renewal postponed"), "renewals reached the provider: {log}");
     assert!(log.contains("the provider ended the session"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_channel_logout_ends_the_sessions_on_every_host() {
+    let (a, bu, c) = (Upstream::start("shebao").await, Upstream::start("tax").await, Upstream::start("other").await);
+    let (gw, uid, idp) = start_with_provider(&[&a, &bu, &c]).await;
+    let mut b = Browser::new(&gw);
+    for (host, path) in [("shebao.test", "/apply"), ("tax.test", "/")] {
+        let to_idp = b.get(&b.url(host, path)).await;
+        let at_idp = b.get(to_idp.location.as_deref().unwrap()).await;
+        let done = if at_idp.status == 200 { b.log_in(&at_idp, "zhangsan").await } else { at_idp };
+        let back = b.get(done.location.as_deref().unwrap()).await;
+        assert_eq!(b.follow(host, &back).await.status, 200);
+    }
+    let issuer = format!("https://id.test:{}", gw.https_port);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let event = serde_json::json!({ "http://schemas.openid.net/event/backchannel-logout": {} });
+    let token = |claims: serde_json::Value| {
+        govgate_idp::tokens::sign(idp.keys(), govgate_idp::keys::SigningAlg::ES256, "logout+jwt", &claims).unwrap()
+    };
+    let claims = |aud: &str, events: &serde_json::Value| serde_json::json!({ "iss": issuer, "sub": uid, "aud": aud, "iat": now, "exp": now + 120, "jti": "j1", "events": events });
+    let url = b.url("tax.test", "/.govgate/backchannel-logout");
+    let http = b.http.clone();
+    let post = |t: String| {
+        let http = http.clone();
+        let url = url.clone();
+        async move { http.post(url).form(&[("logout_token", t)]).send().await.unwrap().status().as_u16() }
+    };
+    // Refused: another audience, not a logout event, a changed payload, nothing at all.
+    assert_eq!(post(token(claims("nobody", &event))).await, 400);
+    assert_eq!(post(token(claims("tax", &serde_json::json!({})))).await, 400);
+    let good = token(claims("tax", &event));
+    let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
+    let mut other = claims("tax", &event);
+    other["sub"] = "someone-else".into();
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(other.to_string());
+    assert_eq!(post(parts.join(".")).await, 400, "a token whose payload was changed");
+    assert_eq!(post(String::new()).await, 400);
+    assert_eq!(b.get(&b.url("shebao.test", "/apply")).await.status, 200, "refused tokens ended nothing");
+    // A valid logout token ends the user's sessions on both hosts.
+    assert_eq!(post(good).await, 200);
+    assert_eq!(b.get(&b.url("shebao.test", "/apply")).await.status, 302);
+    assert_eq!(b.get(&b.url("tax.test", "/")).await.status, 302);
 }
