@@ -447,6 +447,7 @@ impl ProxyHttp for Gateway {
                 }
                 let Some(identity) = self.sso_gate(session, ctx, app, has_body).await? else { return Ok(true) };
                 headers::strip_reserved(session.req_header_mut());
+                crate::sso::strip_own_cookies(session.req_header_mut());
                 for (k, v) in identity {
                     session.req_header_mut().insert_header(k, v)?;
                 }

@@ -428,6 +428,23 @@ pub fn header_value(s: &str) -> String {
     out
 }
 
+/// Removes the gateway's own cookies (`__Host-govgate-*`: session and login binding) from the
+/// request before it is forwarded: they are credentials for the gateway, not for the app (and
+/// apps may log cookies). Other cookies pass unchanged.
+pub fn strip_own_cookies(req: &mut pingora_http::RequestHeader) {
+    let values: Vec<String> =
+        req.headers.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect();
+    if !values.iter().any(|v| v.contains("__Host-govgate-")) {
+        return;
+    }
+    let kept: Vec<&str> =
+        values.iter().flat_map(|v| v.split(';')).map(str::trim).filter(|c| !c.is_empty() && !c.starts_with("__Host-govgate-")).collect();
+    req.remove_header(&http::header::COOKIE);
+    if !kept.is_empty() {
+        let _ = req.insert_header(http::header::COOKIE, kept.join("; "));
+    }
+}
+
 /// Where to go back after login: a path on this host only (no scheme, no `//host`).
 pub fn safe_return_path(p: &str) -> String {
     let ok = p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") && !p.bytes().any(|b| b < 0x20 || b == 0x7f);
@@ -448,6 +465,20 @@ mod tests {
         for evil in ["//evil.example/", "/\\evil.example", "https://evil.example/", "evil", "/a\r\nSet-Cookie: x", "/.govgate/logout"] {
             assert_eq!(safe_return_path(evil), "/", "{evil:?}");
         }
+    }
+
+    #[test]
+    fn the_gateways_cookies_never_reach_the_app() {
+        let mut req = pingora_http::RequestHeader::build("GET", b"/", None).unwrap();
+        req.append_header("cookie", "lang=zh; __Host-govgate-session=secret").unwrap();
+        req.append_header("cookie", "__Host-govgate-login=x;theme=dark").unwrap();
+        strip_own_cookies(&mut req);
+        let all: Vec<_> = req.headers.get_all("cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+        assert_eq!(all, vec!["lang=zh; theme=dark".to_string()]);
+        let mut only = pingora_http::RequestHeader::build("GET", b"/", None).unwrap();
+        only.append_header("cookie", "__Host-govgate-session=secret").unwrap();
+        strip_own_cookies(&mut only);
+        assert!(only.headers.get("cookie").is_none());
     }
 
     #[test]
