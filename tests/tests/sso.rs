@@ -252,6 +252,11 @@ async fn one_login_for_two_apps_then_logout_everywhere() {
     let back = b.get(&callback).await;
     assert_eq!(back.status, 303, "{}", back.body);
     assert_eq!(back.location.as_deref(), Some("/apply?form=1"), "back where the user was going, on this host");
+    let code = query(&callback)["code"].clone();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let logged: Vec<String> = gw.access_log().iter().map(|l| l["path"].as_str().unwrap_or("").to_string()).collect();
+    assert!(logged.iter().any(|p| p.starts_with("/.govgate/callback?code=***")), "{logged:?}");
+    assert!(!logged.iter().any(|p| p.contains(&code)), "the authorization code is not logged");
     assert!(b.cookie("shebao.test", "__Host-govgate-session").is_some());
 
     // On app A with identity headers; spoofed ones are replaced.

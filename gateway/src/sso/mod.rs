@@ -445,6 +445,23 @@ pub fn strip_own_cookies(req: &mut pingora_http::RequestHeader) {
     }
 }
 
+/// Query parameters that carry credentials in OpenID Connect flows.
+const CREDENTIAL_PARAMS: [&str; 7] =
+    ["code", "id_token_hint", "access_token", "refresh_token", "logout_token", "code_verifier", "client_secret"];
+
+/// A path for the logs with the values of credential parameters (`code`, `id_token_hint`, …)
+/// replaced by `***`.
+pub fn redact_query(path: &str) -> std::borrow::Cow<'_, str> {
+    let Some((p, q)) = path.split_once('?') else { return path.into() };
+    let secret = |kv: &str| CREDENTIAL_PARAMS.contains(&kv.split('=').next().unwrap_or(""));
+    if !q.split('&').any(secret) {
+        return path.into();
+    }
+    let q: Vec<String> =
+        q.split('&').map(|kv| if secret(kv) { format!("{}=***", kv.split('=').next().unwrap_or("")) } else { kv.to_string() }).collect();
+    format!("{p}?{}", q.join("&")).into()
+}
+
 /// Where to go back after login: a path on this host only (no scheme, no `//host`).
 pub fn safe_return_path(p: &str) -> String {
     let ok = p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") && !p.bytes().any(|b| b < 0x20 || b == 0x7f);
@@ -479,6 +496,13 @@ mod tests {
         only.append_header("cookie", "__Host-govgate-session=secret").unwrap();
         strip_own_cookies(&mut only);
         assert!(only.headers.get("cookie").is_none());
+    }
+
+    #[test]
+    fn credentials_in_queries_are_redacted_for_logs() {
+        assert_eq!(redact_query("/.govgate/callback?code=abc&state=s1&iss=x"), "/.govgate/callback?code=***&state=s1&iss=x");
+        assert_eq!(redact_query("/logout?id_token_hint=eyJ.x.y&codes=1"), "/logout?id_token_hint=***&codes=1");
+        assert_eq!(redact_query("/apply?x=1"), "/apply?x=1");
     }
 
     #[test]
