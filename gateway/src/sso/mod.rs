@@ -28,7 +28,7 @@ use http::HeaderMap;
 use sessions::Sessions;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The session cookie (host-only by its prefix).
 pub const SESSION_COOKIE: &str = "__Host-govgate-session";
@@ -144,7 +144,12 @@ pub struct SsoService {
     sealer: tokio::sync::OnceCell<seal::Sealer>,
     pending: Mutex<HashMap<String, Pending>>,
     idle_secs: i64,
+    /// When expired sessions and logins in progress were last purged.
+    last_purge: std::sync::atomic::AtomicI64,
 }
+
+/// How often expired sessions and logins in progress are purged.
+const PURGE_EVERY: i64 = 600;
 
 pub fn now() -> i64 {
     govgate_idp::now()
@@ -166,6 +171,7 @@ impl SsoService {
             sealer: tokio::sync::OnceCell::new(),
             pending: Mutex::new(HashMap::new()),
             idle_secs: policy.sso.session_idle.0.as_secs() as i64,
+            last_purge: std::sync::atomic::AtomicI64::new(now()),
         }
     }
 
@@ -175,6 +181,27 @@ impl SsoService {
 
     async fn signer(&self) -> Result<&assertion::Signer, SsoError> {
         Ok(self.signer.get_or_try_init(|| async { assertion::Signer::load_or_create(&self.dir.join("assertion-key.p8")) }).await?)
+    }
+
+    /// Purges expired sessions (database and memory) and stale logins in progress, at most
+    /// every [`PURGE_EVERY`] seconds, off the request.
+    fn maintain(self: &Arc<Self>, now: i64) {
+        use std::sync::atomic::Ordering;
+        let last = self.last_purge.load(Ordering::Relaxed);
+        if now - last < PURGE_EVERY || self.last_purge.compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            return;
+        }
+        if let Ok(mut p) = self.pending.lock() {
+            p.retain(|_, v| now - v.created < PENDING_TTL);
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Some(s) = me.sessions.get() {
+                if let Err(e) = s.purge(now).await {
+                    tracing::warn!("expired sessions not purged: {e}");
+                }
+            }
+        });
     }
 
     async fn sealer(&self) -> Result<&seal::Sealer, SsoError> {
@@ -226,8 +253,9 @@ impl SsoService {
     }
 
     /// The one decision for a request to `app` (see the module docs).
-    pub async fn gate(&self, idp: Option<&IdpService>, policy: &Policy, app: &App, req: &Request<'_>, body: &[u8]) -> Gate {
+    pub async fn gate(self: &Arc<Self>, idp: Option<&IdpService>, policy: &Policy, app: &App, req: &Request<'_>, body: &[u8]) -> Gate {
         let Some(issuer) = policy.sso.issuer(policy) else { return Gate::Continue(Vec::new()) };
+        self.maintain(now());
         let t = self.transport(idp, issuer);
         let result = if req.path.starts_with(routes::PREFIX) {
             routes::serve(self, &t, issuer, policy, app, req, body).await
@@ -249,7 +277,11 @@ impl SsoService {
             return bearer::gate(self, t, issuer, policy, app, required, req).await;
         }
         let mut session = match req.cookie(SESSION_COOKIE) {
-            Some(id) => self.sessions().await?.get(id, &req.host, now()).await?,
+            Some(id) => {
+                let sessions = self.sessions().await?;
+                sessions.set_idle(policy.sso.session_idle.0.as_secs() as i64);
+                sessions.get(id, &req.host, now()).await?
+            }
             None => None,
         };
         if let Some(s) = session.as_deref().filter(|s| s.renewal_due(now())) {
@@ -523,7 +555,7 @@ mod tests {
             dir.path().display()
         );
         let policy = govgate_policies::parse(&text, std::path::Path::new("t.toml")).unwrap();
-        let sso = SsoService::from_policy(&policy);
+        let sso = Arc::new(SsoService::from_policy(&policy));
         let now = now();
         let data = sessions::SessionData {
             host: "a.test".into(),
@@ -554,7 +586,7 @@ mod tests {
         };
         let with_cookie: &'static HeaderMap = Box::leak(Box::new(with_cookie));
         let empty: &'static HeaderMap = Box::leak(Box::new(empty));
-        async fn median(sso: &SsoService, policy: &Policy, app: &App, r: &Request<'_>) -> std::time::Duration {
+        async fn median(sso: &Arc<SsoService>, policy: &Policy, app: &App, r: &Request<'_>) -> std::time::Duration {
             let mut times = Vec::with_capacity(20_000);
             for _ in 0..20_000 {
                 let t = std::time::Instant::now();

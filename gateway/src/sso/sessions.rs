@@ -89,7 +89,8 @@ impl Session {
 pub struct Sessions {
     pool: SqlitePool,
     cache: Mutex<HashMap<[u8; 32], Arc<Session>>>,
-    idle: i64,
+    /// Idle timeout in seconds (follows the policy on reload).
+    idle: AtomicI64,
 }
 
 /// SHA-256 of a cookie value: what the store keys sessions by.
@@ -136,7 +137,12 @@ impl Sessions {
         .execute(&pool)
         .await?;
         sqlx::query("CREATE INDEX IF NOT EXISTS sessions_sid ON sessions(sid)").execute(&pool).await?;
-        Ok(Sessions { pool, cache: Mutex::new(HashMap::new()), idle: idle_secs })
+        Ok(Sessions { pool, cache: Mutex::new(HashMap::new()), idle: AtomicI64::new(idle_secs) })
+    }
+
+    /// Sets the idle timeout (the policy's `session_idle`, after a reload).
+    pub fn set_idle(&self, secs: i64) {
+        self.idle.store(secs, Ordering::Relaxed);
     }
 
     /// Stores a new session and returns the cookie value.
@@ -187,7 +193,7 @@ impl Sessions {
             // A cookie replayed on another host: not a session there.
             return Ok(None);
         }
-        if now >= s.data.expires_at || now - s.last_seen.load(Ordering::Relaxed) > self.idle {
+        if now >= s.data.expires_at || now - s.last_seen.load(Ordering::Relaxed) > self.idle.load(Ordering::Relaxed) {
             self.delete(&h).await?;
             return Ok(None);
         }
@@ -274,7 +280,7 @@ impl Sessions {
 
     /// Deletes expired sessions (memory and database).
     pub async fn purge(&self, now: i64) -> Result<(), SessionError> {
-        let idle = self.idle;
+        let idle = self.idle.load(Ordering::Relaxed);
         if let Ok(mut c) = self.cache.lock() {
             c.retain(|_, s| now < s.data.expires_at && now - s.last_seen.load(Ordering::Relaxed) <= idle);
         }
@@ -336,5 +342,13 @@ mod tests {
         // Absolute timeout.
         let c = s.create(data("a.test", "sid3", 1000), 1000).await.unwrap();
         assert!(s.get(&c, "a.test", 1000 + 3600).await.unwrap().is_none());
+        // Purging removes expired rows that nobody asked for again.
+        s.create(data("a.test", "sid4", 1000), 1000).await.unwrap();
+        let count = || async { sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sessions").fetch_one(&s.pool).await.unwrap() };
+        assert_eq!(count().await, 1);
+        s.purge(1000 + 100).await.unwrap();
+        assert_eq!(count().await, 1, "a live session stays");
+        s.purge(1000 + 601).await.unwrap();
+        assert_eq!(count().await, 0, "an idle one goes");
     }
 }
