@@ -96,9 +96,15 @@ impl Browser {
 
     /// Submits the provider's login form.
     async fn log_in(&mut self, login_page: &Page, username: &str) -> Page {
+        let base = self.url("id.test", "");
+        self.log_in_at(&base, login_page, username).await
+    }
+
+    /// Submits the login form of the provider at `base`.
+    async fn log_in_at(&mut self, base: &str, login_page: &Page, username: &str) -> Page {
         let f = |n: &str| hidden(&login_page.body, n);
         let (req, csrf, lang) = (f("req"), f("csrf"), f("lang"));
-        let url = self.url("id.test", "/login");
+        let url = format!("{base}/login");
         self.post(&url, &[("req", &req), ("csrf", &csrf), ("lang", &lang), ("username", username), ("password", PASSWORD)]).await
     }
 }
@@ -546,4 +552,82 @@ async fn back_channel_logout_ends_the_sessions_on_every_host() {
     assert_eq!(post(good).await, 200);
     assert_eq!(b.get(&b.url("shebao.test", "/apply")).await.status, 302);
     assert_eq!(b.get(&b.url("tax.test", "/")).await.status, 302);
+}
+
+/// The identity provider as an external one: govgate-idp's standalone server (the
+/// `dev_server` example, plain HTTP on loopback) in its own process, reached by the gateway
+/// over the network. The same relying-party code serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_provider_reached_over_the_network() {
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let server = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").join(profile).join("examples/dev_server");
+    assert!(server.is_file(), "{} is missing: cargo build -p govgate-idp --example dev_server", server.display());
+    let up = Upstream::start("tax").await;
+    let idp_port = govgate_tests::free_port();
+    let issuer = format!("http://127.0.0.1:{idp_port}");
+    let gw = Gateway::start(&format!(
+        "[sso]\nissuer = \"{issuer}\"\n\n[[apps]]\nname = \"tax\"\nhosts = [\"tax.test\"]\nupstreams = [\"{}\"]\naccess = \"login\"\nclaims = [\"name\"]\n",
+        up.addr
+    ));
+    let dir = gw.dir.path().join("external-idp");
+    let clients = gw.dir.path().join("external-clients.toml");
+    std::fs::write(
+        &clients,
+        format!(
+            "[[client]]\nid = \"tax\"\nauth_method = \"none\"\nredirect_uris = [\"https://tax.test:{}/.govgate/callback\"]\ngrant_types = [\"authorization_code\", \"refresh_token\"]\nscopes = [\"openid\", \"profile\"]\nfirst_party = true\n",
+            gw.https_port
+        ),
+    )
+    .unwrap();
+    let mut cfg = govgate_idp::IdpConfig::new(issuer.clone(), &dir);
+    cfg.clients_file = clients.clone();
+    let idp = govgate_idp::Idp::open(cfg).await.unwrap();
+    let user = govgate_idp::users::NewUser {
+        username: "zhangsan".into(),
+        kind: Some(govgate_idp::users::AccountKind::Citizen),
+        display_name: "张三".into(),
+        password: PASSWORD.into(),
+        id_number: Some("11010519491231002X".into()),
+        ..Default::default()
+    };
+    let uid = govgate_idp::admin::add_user(idp.store(), "test", &user, govgate_idp::password::Argon2Params::TEST).await.unwrap();
+    drop(idp);
+    let mut child = std::process::Command::new(&server)
+        .arg(&dir)
+        .arg(idp_port.to_string())
+        .arg(&clients)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _kill = Kill(&mut child);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", idp_port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let mut b = Browser::new(&gw);
+    let to_idp = b.get(&b.url("tax.test", "/")).await;
+    assert_eq!(to_idp.status, 302, "{}", to_idp.body);
+    let auth = to_idp.location.clone().unwrap();
+    assert!(auth.starts_with(&format!("{issuer}/authorize?")), "{auth}");
+    let login = b.get(&auth).await;
+    assert_eq!(login.status, 200);
+    let done = b.log_in_at(&issuer, &login, "zhangsan").await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let back = b.get(done.location.as_deref().unwrap()).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    assert_eq!(b.follow("tax.test", &back).await.status, 200);
+    let seen = up.received().last().cloned().unwrap();
+    assert_eq!(seen.header("x-govgate-user"), Some(uid.as_str()));
+    assert_eq!(seen.header("x-govgate-claim-name"), Some("%E5%BC%A0%E4%B8%89"));
 }
