@@ -1,5 +1,6 @@
 //! One JSON line per request, through `tracing` (target `govgate::access`), written in batches
-//! by [`BatchWriter`]. Personal data in the path is masked before it is written.
+//! by [`BatchWriter`]. Personal data in the path is masked before it is written, and so are
+//! credentials in OpenID Connect queries.
 
 use govgate_identity_numbers::mask_for_log as mask;
 use std::io::{self, Write};
@@ -36,7 +37,7 @@ pub fn emit(r: &AccessRecord<'_>) {
         app = r.app,
         method = r.method,
         host = r.host,
-        path = %mask(r.path),
+        path = %mask(&crate::sso::redact_query(r.path)),
         status = r.status,
         upstream = r.upstream.map(|u| u.to_string()),
         duration_ms = (r.duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,

@@ -58,10 +58,21 @@ impl ServeHttp for DemoApp {
         } else {
             ""
         };
+        let who = match req.headers.get("x-govgate-user").and_then(|v| v.to_str().ok()) {
+            Some(sub) => {
+                let name = req.headers.get("x-govgate-claim-name").and_then(|v| v.to_str().ok()).map(percent_decode).unwrap_or_default();
+                format!(
+                    r#"<p id="who">已登录 Signed in: <b id="name">{}</b> (<code>{}</code>) · <a href="/.govgate/logout">退出 Log out</a></p>"#,
+                    escape(&name),
+                    escape(sub)
+                )
+            }
+            None => String::new(),
+        };
         let html = format!(
             r#"<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:50rem;margin:2rem auto}}th{{text-align:left;padding-right:1rem}}td{{font-family:monospace}}</style></head>
-<body><h1>{title}</h1><p>Served by demo instance <b id="instance">{instance}</b> for <code>{method} {uri}</code> ({body_len} body bytes).</p>{login}
+<body><h1>{title}</h1>{who}<p>Served by demo instance <b id="instance">{instance}</b> for <code>{method} {uri}</code> ({body_len} body bytes).</p>{login}
 <h2>Headers this app received from the gateway</h2><table>{rows}</table>
 <p>X-Govgate-* headers sent by a client never arrive here; X-Forwarded-* and X-Request-Id are set by the gateway.</p></body></html>"#,
             title = self.title,
@@ -77,6 +88,27 @@ impl ServeHttp for DemoApp {
             .body(html.into_bytes())
             .unwrap_or_default()
     }
+}
+
+/// Decodes the gateway's percent-encoded UTF-8 header values.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(x)) => {
+                out.push(x);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The demo citizen's user name.

@@ -28,6 +28,7 @@ fn text(status: u16) -> Text {
             "Bad request",
             "Your browser sent a request the gateway cannot process.",
         ),
+        401 => t("unauthorized", "需要登录", "访问此地址需要有效的登录凭证。", "Unauthorized", "This address needs valid credentials."),
         403 => t(
             "forbidden",
             "禁止访问",
@@ -171,6 +172,22 @@ h1{{color:#b00}}code{{background:#f3f3f3;padding:.2em .4em;border-radius:4px}}.o
     ErrorPage { content_type: "text/html; charset=utf-8", body }
 }
 
+/// The page for `status` with one sentence saying why (e.g. which role is missing), in the
+/// language the page is in; JSON answers carry it as `reason`.
+pub fn render_with_reason(status: u16, incident_id: &str, request_headers: &HeaderMap, en: &str, zh: &str) -> ErrorPage {
+    let mut page = render(status, incident_id, request_headers);
+    let reason = if prefers_english(request_headers) { en } else { zh };
+    if prefers_json(request_headers) {
+        if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&page.body) {
+            v["reason"] = reason.into();
+            page.body = v.to_string();
+        }
+    } else {
+        page.body = page.body.replacen("</h1>\n", &format!("</h1>\n<p id=\"reason\">{}</p>\n", html_escape(reason)), 1);
+    }
+    page
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
@@ -178,6 +195,16 @@ fn html_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reason_is_shown_in_the_page_language() {
+        let mut h = HeaderMap::new();
+        let p = render_with_reason(403, "id1", &h, "Needs role <staff>.", "需要角色 staff。");
+        assert!(p.body.contains("<p id=\"reason\">需要角色 staff。</p>") && p.body.contains("id1"), "{}", p.body);
+        h.insert("accept-language", "en".parse().unwrap());
+        let p = render_with_reason(403, "id1", &h, "Needs role <staff>.", "需要角色 staff。");
+        assert!(p.body.contains("Needs role &lt;staff&gt;."), "{}", p.body);
+    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -7,8 +7,8 @@
 //! ```text
 //! client ─TLS─▶ slow_client (head deadline)
 //!            ─▶ request_filter: framing · limits · path · routing · client_ip · rate_limit
-//!                               body_prefetch · waf (CRS; attack_log) · headers::strip_reserved
-//!                               (refusals: error_page)
+//!                               body_prefetch · waf (CRS; attack_log) · sso (login, identity
+//!                               headers, /.govgate/*) · headers::strip_reserved (refusals: error_page)
 //!            ─▶ upstream_peer:  upstreams (load balancing, health, failover)
 //!            ─▶ upstream_request_filter: headers::set_forwarding
 //!            ─▶ response_filter: security headers, hide upstream identity; leaks (personal data)
@@ -40,6 +40,7 @@ pub mod rate_limit;
 pub mod routing;
 pub mod server;
 pub mod slow_client;
+pub mod sso;
 pub mod state;
 pub mod tls;
 pub mod upstreams;

@@ -237,6 +237,11 @@ Try:
   tail -n 2 {events}                                                                         # the attack events
   curl --cacert {ca} https://shebao.localhost:{https}/
 
+Single sign-on at the gateway (in a browser, over HTTPS):
+  https://shebao.localhost:{https}/apply          protected: log in as the demo citizen below
+  https://tax.localhost:{https}/                  protected too: signed in without a login page
+  https://tax.localhost:{https}/.govgate/logout   log out of every app at once
+
 {idp}
 Access log lines (JSON) go to stdout; press Ctrl-C to stop.
 "#,

@@ -222,6 +222,58 @@ impl Gateway {
         session.write_response_body(body, true).await
     }
 
+    /// Single sign-on: the identity headers to add, or `None` when a response (login redirect,
+    /// 401/403, a `/.govgate/*` route) has been written instead.
+    async fn sso_gate(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        app: usize,
+        has_body: bool,
+    ) -> Result<Option<Vec<(String, String)>>> {
+        let state = ctx.state.clone();
+        let req = session.req_header();
+        let pq = ctx.rewrite.clone().unwrap_or_else(|| req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string());
+        let path = pq.split('?').next().unwrap_or("/");
+        let body = match crate::sso::routes::needs_body(path) {
+            true => match self.read_body(session, ctx, has_body).await? {
+                Some(b) => b,
+                None => return Ok(None),
+            },
+            false => Bytes::new(),
+        };
+        let req = session.req_header();
+        let sso_req = crate::sso::Request {
+            method: req.method.as_str(),
+            host: admission::request_host(req).unwrap_or("").to_ascii_lowercase(),
+            path,
+            path_and_query: &pq,
+            headers: &req.headers,
+            https: self.listener(ctx).https,
+            request_id: &ctx.request_id,
+        };
+        let reply = match self.shared.sso.gate(self.shared.idp.as_ref(), &state.policy, &state.policy.apps[app], &sso_req, &body).await {
+            crate::sso::Gate::Continue(add) => return Ok(Some(add)),
+            crate::sso::Gate::Reply(r) => r,
+        };
+        ctx.refused = reply.refused;
+        let mut resp = pingora_http::ResponseHeader::build(reply.status, Some(reply.headers.len() + 4))?;
+        for (k, v) in reply.headers {
+            resp.append_header(k, v)?;
+        }
+        resp.insert_header(http::header::CONTENT_TYPE, reply.content_type)?;
+        resp.insert_header(http::header::CONTENT_LENGTH, reply.body.len())?;
+        resp.insert_header(headers::X_REQUEST_ID, ctx.request_id.as_str())?;
+        self.security_headers(ctx).apply(&mut resp, self.listener(ctx).https)?;
+        if has_body && !crate::sso::routes::needs_body(path) {
+            session.set_keepalive(None);
+        }
+        let head_only = session.req_header().method == http::Method::HEAD;
+        session.write_response_header(Box::new(resp), false).await?;
+        session.write_response_body((!head_only).then(|| Bytes::from(reply.body)), true).await?;
+        Ok(None)
+    }
+
     /// Answers a request to the built-in certificate API.
     async fn serve_certs_api(&self, session: &mut Session, ctx: &mut RequestCtx, api: &CertsApi, has_body: bool) -> Result<()> {
         let (status, mut body, extra) = if !api.authorized(&session.req_header().headers) {
@@ -393,7 +445,12 @@ impl ProxyHttp for Gateway {
                     }
                     None => {}
                 }
+                let Some(identity) = self.sso_gate(session, ctx, app, has_body).await? else { return Ok(true) };
                 headers::strip_reserved(session.req_header_mut());
+                crate::sso::strip_own_cookies(session.req_header_mut());
+                for (k, v) in identity {
+                    session.req_header_mut().insert_header(k, v)?;
+                }
                 Ok(false)
             }
         }

@@ -109,6 +109,8 @@ pub struct Shared {
     /// The built-in identity provider, when the policy serves one (process-wide: its issuer and
     /// data take effect at start).
     pub idp: Option<IdpService>,
+    /// Single sign-on at the gateway (sessions, relying party, assertion key).
+    pub sso: Arc<crate::sso::SsoService>,
     pub config_path: PathBuf,
     /// Requests between `request_filter` and the end of `logging`.
     pub in_flight: AtomicUsize,
@@ -120,6 +122,7 @@ impl Shared {
     pub fn new(state: GatewayState, config_path: PathBuf, attacks: Box<dyn AttackSink>) -> Self {
         Shared {
             idp: IdpService::from_policy(&state.policy),
+            sso: Arc::new(crate::sso::SsoService::from_policy(&state.policy)),
             state: ArcSwap::from_pointee(state),
             metrics: Metrics::new(),
             attacks,

@@ -158,7 +158,12 @@ fn protocol(v: http::Version) -> &'static str {
 /// Runs phases 1 and 2 on the request head and the body read ahead (`body` may be a prefix).
 pub fn inspect(waf: &AppWaf, req: &RequestHeader, body: &[u8], cx: &Context<'_>) -> Verdict {
     let mut tx = waf.engine.transaction();
-    let headers: Vec<(&[u8], &[u8])> = req.headers.iter().map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes())).collect();
+    let mut headers: Vec<(&[u8], &[u8])> = req.headers.iter().map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes())).collect();
+    // HTTP/2 carries the host as `:authority`: show it to the rules as the Host header it
+    // stands for (CRS 920280 refuses requests without one).
+    if let (None, Some(authority)) = (req.headers.get(http::header::HOST), req.uri.authority()) {
+        headers.push((b"host", authority.as_str().as_bytes()));
+    }
     let uri = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let ip = cx.client_ip.to_string();
     let mut intervention = tx.request_headers(req.method.as_str(), uri.as_bytes(), protocol(req.version), &headers, &ip);

@@ -11,11 +11,13 @@
 
 pub mod error;
 pub mod model;
+pub mod sso;
 pub mod validate;
 pub mod values;
 
 pub use error::{LoadError, PolicyError};
 pub use model::*;
+pub use sso::{Access, PathAccess, Requirement, Sso};
 pub use values::{ByteSize, Dur, HostPattern, PathPrefix, Rate};
 
 use std::path::Path;

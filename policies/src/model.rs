@@ -36,6 +36,8 @@ pub struct Policy {
     #[serde(default)]
     pub idp: Idp,
     #[serde(default)]
+    pub sso: crate::sso::Sso,
+    #[serde(default)]
     pub apps: Vec<App>,
     /// Directory that relative paths in this policy are resolved against (the policy file's own).
     #[serde(skip)]
@@ -509,6 +511,25 @@ pub struct App {
     /// Overrides of the global `[waf]` settings.
     #[serde(default)]
     pub waf: WafOverride,
+    /// Who may reach the app (single sign-on at the gateway): `"public"` (the default),
+    /// `"login"`, or `{ acr = "cert", roles = ["staff"], real_name_level = 3 }`.
+    #[serde(default)]
+    pub access: crate::sso::Access,
+    /// Per-path overrides of `access`: `{ path = "/apply", access = "login" }` (longest prefix wins).
+    #[serde(default)]
+    pub access_paths: Vec<crate::sso::PathAccess>,
+    /// Path prefixes that take bearer access tokens instead of the login cookie.
+    #[serde(default)]
+    pub api_paths: Vec<PathPrefix>,
+    /// Scopes every access token on `api_paths` must carry.
+    #[serde(default)]
+    pub api_scopes: Vec<String>,
+    /// Identity claims forwarded to the app as `X-Govgate-Claim-*` (data minimisation: only these).
+    #[serde(default)]
+    pub claims: Vec<String>,
+    /// The gateway's client id at the identity provider for this app (default: the app name).
+    #[serde(default)]
+    pub sso_client: Option<String>,
 }
 
 fn default_paths() -> Vec<PathPrefix> {

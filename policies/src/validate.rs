@@ -34,6 +34,7 @@ pub fn validate(policy: &Policy) -> Vec<Problem> {
     check_headers(&policy.security_headers, vec![N("security_headers")], &mut out);
     check_apps(policy, &mut out);
     check_waf(policy, &mut out);
+    crate::sso::check(policy, &mut out);
     for (i, k) in policy.certs.api_keys_sha256.iter().enumerate() {
         if k.len() != 64 || !k.bytes().all(|b| b.is_ascii_hexdigit()) {
             out.push(problem(

@@ -210,3 +210,22 @@ async fn personal_data_in_responses_can_be_stopped() {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["action"], "blocked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_requests_pass_in_block_mode() {
+    // Browsers speak HTTP/2, where the host is `:authority`, not a Host header.
+    let up = Upstream::start("up").await;
+    let gw = Gateway::start(&policy("block", &up));
+    let ca = std::fs::read(gw.dir.path().join("data/tls/ca.pem")).unwrap();
+    let h2 = reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .resolve("shebao.test", ([127, 0, 0, 1], gw.https_port).into())
+        .build()
+        .unwrap();
+    let r = h2.get(format!("https://shebao.test:{}/apply?x=1", gw.https_port)).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let attack = h2.get(format!("https://shebao.test:{}{}", gw.https_port, ATTACKS[0].1)).send().await.unwrap();
+    assert_eq!(attack.status(), 403, "attacks are still blocked over HTTP/2");
+}
