@@ -8,6 +8,7 @@ use crate::operators::{self, Operator};
 use crate::parser::{parse_actions, parse_operator, parse_targets, split_directives, Directive, RawOperator};
 use crate::prefilter::{necessary_literals, Prefilter, PrefilterBuilder};
 use crate::rule::Rule;
+use crate::tcache::ChainTable;
 use crate::transaction::Transaction;
 use crate::variables::{compile_targets, Targets};
 use std::path::{Path, PathBuf};
@@ -86,6 +87,7 @@ pub(crate) struct Inner {
     pub request_body_access: bool,
     pub response_body_access: bool,
     pub prefilter: Option<Prefilter>,
+    pub chains: ChainTable,
 }
 
 /// A loaded rule set, shared by all transactions.
@@ -100,7 +102,7 @@ struct Loader {
     entries: Vec<Entry>,
     defaults: [Option<Actions>; 6],
     chain: Vec<Rule>,
-    chains: Vec<Vec<crate::transforms::Transform>>,
+    chains: ChainTable,
     mode: Mode,
     request_body_access: bool,
     response_body_access: bool,
@@ -126,7 +128,7 @@ impl Loader {
             entries: Vec::new(),
             defaults: Default::default(),
             chain: Vec::new(),
-            chains: Vec::new(),
+            chains: ChainTable::default(),
             mode,
             request_body_access: true,
             response_body_access: true,
@@ -288,13 +290,7 @@ impl Loader {
             Some(d) => d,
         };
         let log = actions.log.or(defaults.log).unwrap_or(true);
-        let chain_id = match self.chains.iter().position(|c| *c == transforms) {
-            Some(i) => i as u32,
-            None => {
-                self.chains.push(transforms.clone());
-                (self.chains.len() - 1) as u32
-            }
-        };
+        let chain_id = self.chains.intern(&transforms);
         let rule = Rule {
             id,
             phase,
@@ -382,6 +378,7 @@ impl Loader {
             request_body_access: self.request_body_access,
             response_body_access: self.response_body_access,
             prefilter: pfb.build(),
+            chains: self.chains,
         };
         Ok(Engine { inner: Arc::new(inner) })
     }

@@ -273,12 +273,13 @@ impl Operator {
     /// Evaluates the operator (ignoring negation). `expand` resolves macro
     /// arguments. When `captures` is given, it receives TX:0..9 values.
     pub fn matches(&self, input: &[u8], expand: &dyn Fn(&Macro) -> Vec<u8>, captures: Option<&mut Vec<Vec<u8>>>) -> bool {
-        let val = |a: &Arg| -> Vec<u8> {
+        fn val<'a>(a: &'a Arg, expand: &dyn Fn(&Macro) -> Vec<u8>) -> Cow<'a, [u8]> {
             match a {
-                Arg::Lit(l) => l.clone(),
-                Arg::Macro(m) => expand(m),
+                Arg::Lit(l) => Cow::Borrowed(l.as_slice()),
+                Arg::Macro(m) => Cow::Owned(expand(m)),
             }
-        };
+        }
+        let val = |a| val(a, expand);
         match &self.op {
             Op::Rx(re) => match captures {
                 // `is_match` first: it allocates nothing and most inputs do not match.
@@ -310,7 +311,7 @@ impl Operator {
             Op::Gt(a) => atoi(input) > atoi(&val(a)),
             Op::Le(a) => atoi(input) <= atoi(&val(a)),
             Op::Lt(a) => atoi(input) < atoi(&val(a)),
-            Op::StrEq(a) => input == val(a).as_slice(),
+            Op::StrEq(a) => input == val(a).as_ref(),
             Op::Contains(a) => memchr::memmem::find(input, &val(a)).is_some(),
             Op::ContainsWord(a) => {
                 let w = val(a);
