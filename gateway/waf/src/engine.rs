@@ -87,6 +87,8 @@ pub(crate) struct Inner {
     pub request_body_access: bool,
     pub response_body_access: bool,
     pub prefilter: Option<Prefilter>,
+    /// Number of prefilter groups (see [`Rule::pf_group`]).
+    pub pf_groups: usize,
     pub chains: ChainTable,
 }
 
@@ -305,6 +307,7 @@ impl Loader {
             actions,
             chain_id,
             pf_bit: None,
+            pf_group: None,
         };
         if rule.actions.chain {
             self.chain.push(rule);
@@ -326,6 +329,7 @@ impl Loader {
         let mut rules = Vec::new();
         let mut phases: [Vec<Item>; 6] = Default::default();
         let mut pfb = PrefilterBuilder::default();
+        let mut groups: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
         let mut entries = self.entries;
         for e in entries.iter_mut() {
             if let Entry::Rule(r) = e {
@@ -334,6 +338,11 @@ impl Loader {
                     if matches!(l.operator.op, operators::Op::Rx(_)) && !l.operator.negated && !l.actions.multi_match && !l.is_action {
                         if let Some(lits) = necessary_literals(&operators::regex_source(&l.operator.arg_text)) {
                             l.pf_bit = Some(pfb.add(&lits));
+                            if l.targets.targets.iter().all(|t| groupable(t)) {
+                                let sig = format!("{:?}|{}", l.targets, l.chain_id);
+                                let n = groups.len() as u32;
+                                l.pf_group = Some(*groups.entry(sig).or_insert(n));
+                            }
                         }
                     }
                     link = l.chained.as_deref_mut();
@@ -378,10 +387,30 @@ impl Loader {
             request_body_access: self.request_body_access,
             response_body_access: self.response_body_access,
             prefilter: pfb.build(),
+            pf_groups: groups.len(),
             chains: self.chains,
         };
         Ok(Engine { inner: Arc::new(inner) })
     }
+}
+
+/// Whether a target only yields request/response data that stays put during a
+/// phase (so its transformed values are memoized and can be prefiltered as a group).
+fn groupable(t: &crate::variables::Target) -> bool {
+    use crate::variables::Var::*;
+    !t.count
+        && !matches!(
+            t.var,
+            Tx | MatchedVar
+                | MatchedVars
+                | MatchedVarName
+                | MatchedVarsNames
+                | RequestBodyLength
+                | ArgsCombinedSize
+                | FilesCombinedSize
+                | ResponseContentLength
+                | UniqueId
+        )
 }
 
 /// The CRS data and rule files of a directory, in load order.
@@ -446,6 +475,11 @@ impl Engine {
     /// Number of rule links using the shared literal prefilter.
     pub fn prefiltered_rules(&self) -> usize {
         self.inner.prefilter.as_ref().map(|p| p.n_bits).unwrap_or(0)
+    }
+
+    /// Number of prefilter groups (links sharing targets and transformations).
+    pub fn prefilter_groups(&self) -> usize {
+        self.inner.pf_groups
     }
 
     /// Number of top-level rules loaded.

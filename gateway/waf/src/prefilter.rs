@@ -229,12 +229,16 @@ fn extract(hir: &regex_syntax::hir::Hir, kind: ExtractKind) -> Option<Vec<Vec<u8
     Some(out)
 }
 
-/// The combined automaton.
+/// The combined prefilter: single-byte literals (punctuation such as `<` or
+/// `$`) are looked up in a byte table, longer ones in one Aho-Corasick automaton.
 #[derive(Debug)]
 pub struct Prefilter {
-    ac: AhoCorasick,
-    /// Pattern id -> rule bits.
+    /// Automaton over the literals of two or more bytes (`None` if there are none).
+    ac: Option<AhoCorasick>,
+    /// Pattern id of `ac` -> rule bits.
     bits: Vec<Vec<u32>>,
+    /// Single-byte literals: (lower-case byte, bitset of the rules it enables).
+    byte_masks: Vec<(u8, Box<[u64]>)>,
     /// Number of rule bits.
     pub n_bits: usize,
 }
@@ -268,28 +272,83 @@ impl PrefilterBuilder {
         bit
     }
 
-    /// Builds the automaton (None when no rule qualified).
+    /// Builds the prefilter (None when no rule qualified).
     pub fn build(self) -> Option<Prefilter> {
         if self.n_bits == 0 {
             return None;
         }
-        let ac = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&self.lits)
-            .ok()?;
-        Some(Prefilter { ac, bits: self.bits, n_bits: self.n_bits })
+        let words = self.n_bits.div_ceil(64);
+        let mut byte_masks: Vec<(u8, Box<[u64]>)> = Vec::new();
+        let mut multi: Vec<Vec<u8>> = Vec::new();
+        let mut multi_bits: Vec<Vec<u32>> = Vec::new();
+        for (lit, bits) in self.lits.into_iter().zip(self.bits) {
+            match lit.as_slice() {
+                [b] => {
+                    let b = b.to_ascii_lowercase();
+                    let i = match byte_masks.iter().position(|(x, _)| *x == b) {
+                        Some(i) => i,
+                        None => {
+                            byte_masks.push((b, vec![0u64; words].into_boxed_slice()));
+                            byte_masks.len() - 1
+                        }
+                    };
+                    for bit in bits {
+                        byte_masks[i].1[bit as usize / 64] |= 1 << (bit % 64);
+                    }
+                }
+                _ => {
+                    multi.push(lit);
+                    multi_bits.push(bits);
+                }
+            }
+        }
+        let ac = if multi.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&multi)
+                    .ok()?,
+            )
+        };
+        Some(Prefilter { ac, bits: multi_bits, byte_masks, n_bits: self.n_bits })
     }
 }
 
 impl Prefilter {
-    /// Bitset of rules whose literals occur in `v`.
+    /// Bitset of rules whose literals occur in `v` (ASCII case-insensitively).
     pub fn scan(&self, v: &[u8]) -> Vec<u64> {
         let mut set = vec![0u64; self.n_bits.div_ceil(64)];
-        // Common punctuation occurs many times in a value; set its rules' bits once.
-        let mut seen = vec![0u64; self.bits.len().div_ceil(64)];
-        for m in self.ac.find_overlapping_iter(v) {
+        if !self.byte_masks.is_empty() {
+            let mut present = [false; 256];
+            for &c in v {
+                present[usize::from(c.to_ascii_lowercase())] = true;
+            }
+            for (b, mask) in &self.byte_masks {
+                if present[usize::from(*b)] {
+                    for (w, m) in set.iter_mut().zip(mask.iter()) {
+                        *w |= *m;
+                    }
+                }
+            }
+        }
+        let Some(ac) = &self.ac else {
+            return set;
+        };
+        // A literal may occur many times in a value; set its rules' bits once.
+        let words = self.bits.len().div_ceil(64);
+        let mut on_stack = [0u64; 32];
+        let mut on_heap = Vec::new();
+        let seen: &mut [u64] = if words <= on_stack.len() {
+            &mut on_stack[..words]
+        } else {
+            on_heap.resize(words, 0u64);
+            &mut on_heap
+        };
+        for m in ac.find_overlapping_iter(v) {
             let p = m.pattern().as_usize();
             if let Some(w) = seen.get_mut(p / 64) {
                 if *w & (1 << (p % 64)) != 0 {
@@ -372,5 +431,14 @@ mod tests {
         let s = p.scan(b"1 UNION select");
         assert!(s[0] & (1 << r0) != 0);
         assert!(s[0] & (1 << r1) == 0);
+        // Single bytes go through the byte table, case-insensitively like the automaton.
+        let mut b = PrefilterBuilder::default();
+        let lt = b.add(&[b"<".to_vec()]);
+        let dollar = b.add(&[b"$".to_vec(), b"&dollar".to_vec()]);
+        let p = b.build().unwrap();
+        let s = p.scan(b"a < b");
+        assert!(s[0] & (1 << lt) != 0 && s[0] & (1 << dollar) == 0);
+        let s = p.scan(b"&DOLLAR;{x}");
+        assert!(s[0] & (1 << lt) == 0 && s[0] & (1 << dollar) != 0);
     }
 }

@@ -35,6 +35,10 @@ pub struct Rule {
     pub chain_id: u32,
     /// Bit in the shared literal prefilter, for `@rx` rules that have necessary literals.
     pub pf_bit: Option<u32>,
+    /// Prefilter group: links with the same targets, exclusions and chain share
+    /// one union of their values' prefilter scans per phase, so a link whose
+    /// literals occur in none of the values is skipped without visiting them.
+    pub pf_group: Option<u32>,
 }
 
 impl Rule {

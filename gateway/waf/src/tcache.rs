@@ -78,6 +78,13 @@ struct Slot {
 pub struct TCache {
     map: FxHashMap<(usize, usize, u32), u32>,
     slots: Vec<Slot>,
+    /// Per prefilter group: the union of its values' scans (see `Rule::pf_group`).
+    groups: Vec<Option<Box<[u64]>>>,
+}
+
+/// Whether `bit` is set in a scan bitset (missing words count as set, to stay safe).
+pub fn bit_set(bits: &[u64], bit: u32) -> bool {
+    bits.get(bit as usize / 64).is_none_or(|w| w & (1 << (bit % 64)) != 0)
 }
 
 impl TCache {
@@ -85,6 +92,40 @@ impl TCache {
     pub fn clear(&mut self) {
         self.map.clear();
         self.slots.clear();
+        self.groups.clear();
+    }
+
+    /// The memoized scan union of a prefilter group, if computed in this phase.
+    pub fn group(&self, g: u32) -> Option<&[u64]> {
+        self.groups.get(g as usize).and_then(|u| u.as_deref())
+    }
+
+    /// Stores a group's scan union.
+    pub fn set_group(&mut self, g: u32, union: Box<[u64]>) {
+        let i = g as usize;
+        if self.groups.len() <= i {
+            self.groups.resize(i + 1, None);
+        }
+        self.groups[i] = Some(union);
+    }
+
+    /// ORs the prefilter scan of a slot's value into `union`.
+    pub fn or_scan_into(&mut self, slot: u32, raw: &[u8], pf: &Prefilter, union: &mut [u64]) {
+        if let Some(bits) = self.scan(slot, raw, pf) {
+            for (u, w) in union.iter_mut().zip(bits.iter()) {
+                *u |= *w;
+            }
+        } else {
+            union.fill(u64::MAX);
+        }
+    }
+
+    fn scan(&mut self, slot: u32, raw: &[u8], pf: &Prefilter) -> Option<&[u64]> {
+        let s = self.slots.get_mut(slot as usize)?;
+        if s.bits.is_none() {
+            s.bits = Some(pf.scan(s.val.as_deref().unwrap_or(raw)).into_boxed_slice());
+        }
+        s.bits.as_deref()
     }
 
     /// The slot holding `raw` transformed by chain `node`, computing it (and its
@@ -125,17 +166,7 @@ impl TCache {
 
     /// Whether the prefilter saw one of rule `bit`'s literals in the slot's value.
     pub fn has_literal(&mut self, slot: u32, raw: &[u8], pf: &Prefilter, bit: u32) -> bool {
-        let Some(s) = self.slots.get_mut(slot as usize) else {
-            return true;
-        };
-        let bits = match &s.bits {
-            Some(b) => b,
-            None => {
-                let b = pf.scan(s.val.as_deref().unwrap_or(raw)).into_boxed_slice();
-                s.bits.insert(b)
-            }
-        };
-        bits.get(bit as usize / 64).is_none_or(|w| w & (1 << (bit % 64)) != 0)
+        self.scan(slot, raw, pf).is_none_or(|bits| bit_set(bits, bit))
     }
 }
 

@@ -10,7 +10,7 @@ use crate::fxhash::FxHashMap;
 use crate::macros::{Macro, MacroRef};
 use crate::operators::atoi;
 use crate::rule::Rule;
-use crate::tcache::TCache;
+use crate::tcache::{bit_set, TCache};
 use crate::variables::{Exclusion, KeySel, Target, Var};
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -117,6 +117,7 @@ fn write_var_name(out: &mut Vec<u8>, var: Var, key: &[u8]) {
     }
 }
 
+#[derive(Debug)]
 struct LinkMatch {
     /// Variable name, written lazily: `VAR:key` bytes.
     var: Option<(Var, Vec<u8>)>,
@@ -179,7 +180,12 @@ pub struct Transaction {
     tx: FxHashMap<String, Vec<u8>>,
     matched_var: Vec<u8>,
     matched_var_name: Vec<u8>,
+    /// `MATCHED_VARS` of the current rule: the first `n_matched` entries (the
+    /// buffers behind them are reused from rule to rule).
     matched_vars: Pairs,
+    n_matched: usize,
+    /// Reused list of a link's matches.
+    found_scratch: Vec<(LinkMatch, Option<Vec<Vec<u8>>>)>,
     resp_status: Vec<u8>,
     resp_protocol: Vec<u8>,
     resp_headers: Pairs,
@@ -332,6 +338,8 @@ impl Transaction {
             matched_var: Vec::new(),
             matched_var_name: Vec::new(),
             matched_vars: Vec::new(),
+            n_matched: 0,
+            found_scratch: Vec::new(),
             resp_status: Vec::new(),
             resp_protocol: Vec::new(),
             resp_headers: Vec::new(),
@@ -640,7 +648,7 @@ impl Transaction {
 
     /// Evaluates a whole chain; on success runs the head's actions and logs.
     fn eval_head(&mut self, rule: &Rule) -> bool {
-        self.matched_vars.clear();
+        self.n_matched = 0;
         let Some(head_match) = self.eval_link(rule, rule) else {
             return false;
         };
@@ -677,7 +685,8 @@ impl Transaction {
             self.run_link_actions(rule, head);
             return Some(LinkMatch { var: None, value: Vec::new() });
         }
-        let mut found: Vec<(LinkMatch, Option<Vec<Vec<u8>>>)> = Vec::new();
+        let mut found = std::mem::take(&mut self.found_scratch);
+        found.clear();
         {
             let this = &*self;
             let extra: Vec<(Var, &KeySel)> = if this.removed_targets.is_empty() {
@@ -691,6 +700,11 @@ impl Transaction {
                     .map(|(_, _, v, k)| (*v, k))
                     .collect()
             };
+            if extra.is_empty() && !this.group_may_match(rule) {
+                drop(extra);
+                self.found_scratch = found;
+                return None;
+            }
             let expand = |m: &Macro| this.expand(m, head);
             let want_caps = rule.actions.capture && !rule.operator.negated;
             let mut tmp_caps = Vec::new();
@@ -704,7 +718,7 @@ impl Transaction {
             }
         }
         let mut last = None;
-        for (m, caps) in found {
+        for (m, caps) in found.drain(..) {
             if let Some(caps) = caps {
                 for k in CAPTURE_KEYS {
                     self.tx.remove(k);
@@ -718,13 +732,51 @@ impl Transaction {
             } else {
                 self.matched_var_name.clear();
             }
-            self.matched_vars.push((self.matched_var_name.clone(), m.value.clone()));
+            match self.matched_vars.get_mut(self.n_matched) {
+                Some((k, v)) => {
+                    k.clear();
+                    k.extend_from_slice(&self.matched_var_name);
+                    v.clear();
+                    v.extend_from_slice(&m.value);
+                }
+                None => self.matched_vars.push((self.matched_var_name.clone(), m.value.clone())),
+            }
+            self.n_matched += 1;
             self.matched_var.clear();
             self.matched_var.extend_from_slice(&m.value);
             self.run_link_actions(rule, head);
             last = Some(m);
         }
+        self.found_scratch = found;
         last
+    }
+
+    /// False when the link's prefilter group proves that none of its values can
+    /// match: the union of the group's value scans lacks all of the link's
+    /// literals. The union is computed once per phase for all links of the group.
+    fn group_may_match(&self, rule: &Rule) -> bool {
+        let inner = &self.engine.inner;
+        let (Some(g), Some(bit), Some(pf)) = (rule.pf_group, rule.pf_bit, inner.prefilter.as_ref()) else {
+            return true;
+        };
+        if let Some(u) = self.tcache.borrow().group(g) {
+            return bit_set(u, bit);
+        }
+        let mut union = vec![0u64; pf.n_bits.div_ceil(64)].into_boxed_slice();
+        for t in &rule.targets.targets {
+            self.visit(t, &rule.targets.exclusions, &[], &mut |v: Val<'_>| match &v.value {
+                Cow::Borrowed(raw) => {
+                    let mut cache = self.tcache.borrow_mut();
+                    let slot = cache.slot(&inner.chains, raw, rule.chain_id);
+                    cache.or_scan_into(slot, raw, pf, &mut union);
+                }
+                // Computed values are not memoized; never skip on their account.
+                Cow::Owned(_) => union.fill(u64::MAX),
+            });
+        }
+        let hit = bit_set(&union, bit);
+        self.tcache.borrow_mut().set_group(g, union);
+        hit
     }
 
     /// Runs the rule's transformations and operator on one value; returns the
@@ -916,7 +968,12 @@ impl Transaction {
         if t.count {
             let mut n = 0usize;
             self.visit_values(t, exclusions, extra, &mut |_| n += 1);
-            out(Val { var: t.var, key: b"", value: Cow::Owned(n.to_string().into_bytes()) });
+            const DIGITS: &[u8; 10] = b"0123456789";
+            let value = match DIGITS.get(n..n + 1) {
+                Some(d) if n < 10 => Cow::Borrowed(d),
+                _ => Cow::Owned(n.to_string().into_bytes()),
+            };
+            out(Val { var: t.var, key: b"", value });
         } else {
             self.visit_values(t, exclusions, extra, out);
         }
@@ -926,7 +983,7 @@ impl Transaction {
         let excluded = |var: Var, key: &[u8]| -> bool {
             exclusions.iter().any(|e| e.var == var && e.key.matches(key)) || extra.iter().any(|(v, k)| *v == var && k.matches(key))
         };
-        let pairs = |var: Var, list: &'a Pairs, names: bool, out: &mut dyn FnMut(Val<'a>)| {
+        let pairs = |var: Var, list: &'a [(Vec<u8>, Vec<u8>)], names: bool, out: &mut dyn FnMut(Val<'a>)| {
             for (k, v) in list {
                 if t.key.matches(k) && !excluded(var, k) {
                     out(Val { var, key: k, value: Cow::Borrowed(if names { k } else { v }) });
@@ -956,8 +1013,10 @@ impl Transaction {
             Var::MultipartPartHeaders => pairs(Var::MultipartPartHeaders, &self.part_headers, false, out),
             Var::ResponseHeaders => pairs(Var::ResponseHeaders, &self.resp_headers, false, out),
             Var::ResponseHeadersNames => pairs(Var::ResponseHeadersNames, &self.resp_headers, true, out),
-            Var::MatchedVars => pairs(Var::MatchedVars, &self.matched_vars, false, out),
-            Var::MatchedVarsNames => pairs(Var::MatchedVarsNames, &self.matched_vars, true, out),
+            Var::MatchedVars => pairs(Var::MatchedVars, &self.matched_vars[..self.n_matched.min(self.matched_vars.len())], false, out),
+            Var::MatchedVarsNames => {
+                pairs(Var::MatchedVarsNames, &self.matched_vars[..self.n_matched.min(self.matched_vars.len())], true, out)
+            }
             Var::Tx => {
                 if let KeySel::Exact(k) = &t.key {
                     if let Ok(ks) = std::str::from_utf8(k) {
