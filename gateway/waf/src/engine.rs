@@ -338,7 +338,7 @@ impl Loader {
                     if matches!(l.operator.op, operators::Op::Rx(_)) && !l.operator.negated && !l.actions.multi_match && !l.is_action {
                         if let Some(lits) = necessary_literals(&operators::regex_source(&l.operator.arg_text)) {
                             l.pf_bit = Some(pfb.add(&lits));
-                            if l.targets.targets.iter().all(|t| groupable(t)) {
+                            if l.targets.targets.iter().all(groupable) {
                                 let sig = format!("{:?}|{}", l.targets, l.chain_id);
                                 let n = groups.len() as u32;
                                 l.pf_group = Some(*groups.entry(sig).or_insert(n));
