@@ -720,11 +720,13 @@ impl Transaction {
         let mut last = None;
         for (m, caps) in found.drain(..) {
             if let Some(caps) = caps {
-                for k in CAPTURE_KEYS {
-                    self.tx.remove(k);
+                // TX:0..9 = the groups of this match; keys beyond them are removed.
+                let n = caps.len().min(CAPTURE_KEYS.len());
+                for (k, c) in CAPTURE_KEYS.iter().zip(&caps) {
+                    self.tx_set(Cow::Borrowed(k), c);
                 }
-                for (k, c) in CAPTURE_KEYS.iter().zip(caps) {
-                    self.tx.insert((*k).to_string(), c);
+                for k in &CAPTURE_KEYS[n..] {
+                    self.tx.remove(*k);
                 }
             }
             if let Some((var, key)) = &m.var {
