@@ -284,6 +284,15 @@ impl Operator {
             Op::Rx(re) => match captures {
                 // `is_match` first: it allocates nothing and most inputs do not match.
                 Some(_) if !re.is_match(input) => false,
+                // Without groups, TX:0 is the whole match: `find` needs no capture engine.
+                Some(caps) if re.captures_len() == 1 => match re.find(input) {
+                    Some(m) => {
+                        caps.clear();
+                        caps.push(m.as_bytes().to_vec());
+                        true
+                    }
+                    None => false,
+                },
                 Some(caps) => match re.captures(input) {
                     Some(c) => {
                         caps.clear();
@@ -404,6 +413,14 @@ mod tests {
         let mut caps = Vec::new();
         assert!(op("@rx (a)(b)").matches(b"xab", &|_| Vec::new(), Some(&mut caps)));
         assert_eq!(caps, vec![b"ab".to_vec(), b"a".to_vec(), b"b".to_vec()]);
+    }
+
+    #[test]
+    fn rx_capture_without_groups_is_the_whole_match() {
+        let mut caps = vec![b"stale".to_vec(), b"x".to_vec()];
+        assert!(op("@rx b+").matches(b"abbbc", &|_| Vec::new(), Some(&mut caps)));
+        assert_eq!(caps, vec![b"bbb".to_vec()]);
+        assert!(!op("@rx z").matches(b"abc", &|_| Vec::new(), Some(&mut caps)));
     }
 
     #[test]
