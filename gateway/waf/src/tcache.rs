@@ -95,6 +95,11 @@ impl TCache {
         self.groups.clear();
     }
 
+    /// Forgets the group unions only (values of the next phase may differ).
+    pub fn clear_groups(&mut self) {
+        self.groups.clear();
+    }
+
     /// The memoized scan union of a prefilter group, if computed in this phase.
     pub fn group(&self, g: u32) -> Option<&[u64]> {
         self.groups.get(g as usize).and_then(|u| u.as_deref())

@@ -532,6 +532,11 @@ impl Transaction {
     // ----- body processing --------------------------------------------------
 
     fn process_request_body(&mut self, body: &[u8]) {
+        // Runs once, before phase 2, on fields that are still empty (see `run_phase`).
+        // Should that ever change, forget memoized values rather than risk stale keys.
+        if !(self.req_body.is_empty() && self.args_post.is_empty() && self.files.is_empty() && self.xml_text.is_none()) {
+            self.tcache.get_mut().clear();
+        }
         self.req_body_len = body.len();
         let proc = self.processor;
         // REQUEST_BODY holds the raw body except for the XML and multipart
@@ -587,7 +592,15 @@ impl Transaction {
 
     fn run_phase(&mut self, phase: u8) -> Option<Intervention> {
         self.next_phase = phase + 1;
-        self.tcache.get_mut().clear();
+        // Memoized transformations stay valid from phase 1 to phase 2: request data
+        // is only added then (the body fields were empty), never replaced or freed,
+        // so a (address, length) key cannot be reused by different content. Group
+        // unions cover the phase's values and are always recomputed.
+        if phase == 2 {
+            self.tcache.get_mut().clear_groups();
+        } else {
+            self.tcache.get_mut().clear();
+        }
         if self.mode == Mode::Off || self.intervention.is_some() || (self.allow_request && phase <= 2) {
             return self.intervention.clone();
         }
