@@ -1,6 +1,13 @@
 //! Per-request latency of the engine running CRS (plain `fn main` harness).
 //! Run: `cargo bench -p govgate-waf --bench waf_bench` (CRS from
-//! `GOVGATE_CRS_DIR` or `<repo>/../shared/crs`).
+//! `GOVGATE_CRS_DIR` or `<repo>/../shared/crs`; `WAF_BENCH_ITERS` samples per
+//! request, default 2000).
+//!
+//! For each paranoia level (1 and 4) it prints median, p99 and min µs per
+//! request (transaction creation, headers and body phases) for every request
+//! of a benign and an attack corpus, then median and p99 over each corpus.
+//! Requests are interleaved round-robin so that noise from other processes
+//! is spread evenly.
 
 use govgate_waf::{Engine, EngineConfig, Mode};
 use std::path::{Path, PathBuf};
@@ -14,52 +21,83 @@ fn crs_dir() -> PathBuf {
 
 struct Req {
     name: &'static str,
+    attack: bool,
     method: &'static str,
     uri: &'static str,
     headers: Vec<(&'static str, String)>,
     body: &'static [u8],
 }
 
-fn requests() -> Vec<Req> {
-    let common = |ct: Option<&'static str>, len: usize| {
-        let mut h = vec![
-            ("Host", "services.gov.example".to_string()),
-            (
-                "User-Agent",
-                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36".to_string(),
-            ),
-            ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8".to_string()),
-            ("Accept-Language", "zh-CN,zh;q=0.9,en;q=0.8".to_string()),
-            ("Accept-Encoding", "gzip, deflate, br".to_string()),
-            ("Cookie", "session=8f3a9c0d2b7e4f61a5c3; lang=zh-CN".to_string()),
-            ("Referer", "https://services.gov.example/apply/start".to_string()),
-        ];
-        if let Some(ct) = ct {
-            h.push(("Content-Type", ct.to_string()));
-            h.push(("Content-Length", len.to_string()));
-        }
-        h
-    };
-    let benign_body: &'static [u8] = "name=张三&city=杭州&id_type=passport&phone=13800138000&comment=预约办理".as_bytes();
-    let attack_body: &'static [u8] =
-        b"user=admin&q=1%27%20UNION%20SELECT%20password%20FROM%20users--%20&x=%3Cscript%3Ealert(1)%3C/script%3E";
+fn headers(ct: Option<&'static str>, len: usize) -> Vec<(&'static str, String)> {
+    let mut h = vec![
+        ("Host", "services.gov.example".to_string()),
+        (
+            "User-Agent",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36".to_string(),
+        ),
+        ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8".to_string()),
+        ("Accept-Language", "zh-CN,zh;q=0.9,en;q=0.8".to_string()),
+        ("Accept-Encoding", "gzip, deflate, br".to_string()),
+        ("Cookie", "session=8f3a9c0d2b7e4f61a5c3; lang=zh-CN".to_string()),
+        ("Referer", "https://services.gov.example/apply/start".to_string()),
+    ];
+    if let Some(ct) = ct {
+        h.push(("Content-Type", ct.to_string()));
+        h.push(("Content-Length", len.to_string()));
+    }
+    h
+}
+
+fn req(name: &'static str, attack: bool, method: &'static str, uri: &'static str, ct: Option<&'static str>, body: &'static [u8]) -> Req {
+    Req { name, attack, method, uri, headers: headers(ct, body.len()), body }
+}
+
+const FORM: Option<&str> = Some("application/x-www-form-urlencoded; charset=utf-8");
+const JSON: Option<&str> = Some("application/json");
+
+fn corpus() -> Vec<Req> {
     vec![
-        Req { name: "benign GET", method: "GET", uri: "/apply/status?ref=A2024-00017&lang=zh", headers: common(None, 0), body: b"" },
-        Req {
-            name: "benign form POST",
-            method: "POST",
-            uri: "/apply/submit",
-            headers: common(Some("application/x-www-form-urlencoded; charset=utf-8"), benign_body.len()),
-            body: benign_body,
-        },
-        Req {
-            name: "attack form POST",
-            method: "POST",
-            uri: "/search",
-            headers: common(Some("application/x-www-form-urlencoded"), attack_body.len()),
-            body: attack_body,
-        },
+        // Benign corpus.
+        req("benign GET", false, "GET", "/apply/status?ref=A2024-00017&lang=zh", None, b""),
+        req("benign GET static", false, "GET", "/static/css/site.min.css", None, b""),
+        req("benign GET search", false, "GET", "/search?q=residence+permit+renewal&page=2", None, b""),
+        req(
+            "benign form POST",
+            false,
+            "POST",
+            "/apply/submit",
+            FORM,
+            "name=张三&city=杭州&id_type=passport&phone=13800138000&comment=预约办理".as_bytes(),
+        ),
+        req(
+            "benign JSON POST",
+            false,
+            "POST",
+            "/api/v1/appointments",
+            JSON,
+            br#"{"service":"passport","date":"2026-12-01","slot":"09:30","applicant":{"name":"Li Wei","phone":"13800138000"}}"#,
+        ),
+        // Attack corpus.
+        req("SQLi GET", true, "GET", "/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--%20", None, b""),
+        req("XSS GET", true, "GET", "/search?q=%3Cscript%3Ealert(document.cookie)%3C/script%3E", None, b""),
+        req("path traversal GET", true, "GET", "/download?file=../../../../etc/passwd", None, b""),
+        req("RCE form POST", true, "POST", "/tools/ping", FORM, b"host=127.0.0.1%3B%20cat%20/etc/passwd"),
+        req(
+            "attack form POST",
+            true,
+            "POST",
+            "/search",
+            FORM,
+            b"user=admin&q=1%27%20UNION%20SELECT%20password%20FROM%20users--%20&x=%3Cscript%3Ealert(1)%3C/script%3E",
+        ),
     ]
+}
+
+fn percentile(sorted: &[f64], p: usize) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
 }
 
 fn main() {
@@ -68,7 +106,8 @@ fn main() {
         eprintln!("CRS not found at {} (set GOVGATE_CRS_DIR)", dir.display());
         std::process::exit(1);
     }
-    let iters: usize = std::env::var("WAF_BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+    let iters: usize = std::env::var("WAF_BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let reqs = corpus();
     for pl in [1u8, 4] {
         let cfg = EngineConfig { paranoia: pl, mode: Mode::On, ..Default::default() };
         let engine = match Engine::from_crs_dir(&dir, &cfg) {
@@ -79,10 +118,10 @@ fn main() {
             }
         };
         println!("PL{pl}: {} rules, {} regex links prefiltered", engine.rule_count(), engine.prefiltered_rules());
-        for r in requests() {
-            let mut samples = Vec::with_capacity(iters);
-            let mut blocked = false;
-            for i in 0..iters + iters / 10 {
+        let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(iters); reqs.len()];
+        let mut blocked = vec![false; reqs.len()];
+        for i in 0..iters + iters / 10 {
+            for (j, r) in reqs.iter().enumerate() {
                 let t = Instant::now();
                 let mut tx = engine.transaction();
                 let mut iv = tx.request_headers(r.method, r.uri.as_bytes(), "HTTP/1.1", &r.headers, "198.51.100.7");
@@ -91,15 +130,30 @@ fn main() {
                 }
                 std::hint::black_box(&tx);
                 let el = t.elapsed();
-                blocked = iv.is_some();
+                blocked[j] = iv.is_some();
                 if i >= iters / 10 {
-                    samples.push(el.as_secs_f64() * 1e6);
+                    samples[j].push(el.as_secs_f64() * 1e6);
                 }
             }
-            samples.sort_by(|a, b| a.total_cmp(b));
-            let med = samples[samples.len() / 2];
-            let p99 = samples[(samples.len() * 99 / 100).min(samples.len() - 1)];
-            println!("PL{pl} {:<18} median {:>7.1} µs   p99 {:>8.1} µs   min {:>7.1} µs   blocked={blocked}", r.name, med, p99, samples[0]);
+        }
+        let mut by_corpus: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        for (j, r) in reqs.iter().enumerate() {
+            let s = &mut samples[j];
+            s.sort_by(|a, b| a.total_cmp(b));
+            by_corpus[usize::from(r.attack)].extend_from_slice(s);
+            println!(
+                "PL{pl} {:<20} median {:>7.1} µs   p99 {:>8.1} µs   min {:>7.1} µs   blocked={}",
+                r.name,
+                percentile(s, 50),
+                percentile(s, 99),
+                s.first().copied().unwrap_or(0.0),
+                blocked[j]
+            );
+        }
+        for (k, name) in ["benign corpus", "attack corpus"].iter().enumerate() {
+            let s = &mut by_corpus[k];
+            s.sort_by(|a, b| a.total_cmp(b));
+            println!("PL{pl} {:<20} median {:>7.1} µs   p99 {:>8.1} µs", name, percentile(s, 50), percentile(s, 99));
         }
     }
 }

@@ -243,7 +243,9 @@ fn parse_setvar(v: &str, loc: &Loc) -> Result<SetVar, LoadError> {
     if !coll.eq_ignore_ascii_case("tx") {
         return Err(loc.unsupported("setvar collection", coll.to_string()));
     }
-    let key = Macro::parse(key, loc)?;
+    let mut key = Macro::parse(key, loc)?;
+    // TX keys are case-insensitive; literal parts are lower-cased once here.
+    key.lowercase_literals();
     if del {
         return Ok(SetVar::Delete(key));
     }

@@ -8,6 +8,7 @@ use crate::operators::{self, Operator};
 use crate::parser::{parse_actions, parse_operator, parse_targets, split_directives, Directive, RawOperator};
 use crate::prefilter::{necessary_literals, Prefilter, PrefilterBuilder};
 use crate::rule::Rule;
+use crate::tcache::ChainTable;
 use crate::transaction::Transaction;
 use crate::variables::{compile_targets, Targets};
 use std::path::{Path, PathBuf};
@@ -86,6 +87,9 @@ pub(crate) struct Inner {
     pub request_body_access: bool,
     pub response_body_access: bool,
     pub prefilter: Option<Prefilter>,
+    /// Number of prefilter groups (see [`Rule::pf_group`]).
+    pub pf_groups: usize,
+    pub chains: ChainTable,
 }
 
 /// A loaded rule set, shared by all transactions.
@@ -100,7 +104,7 @@ struct Loader {
     entries: Vec<Entry>,
     defaults: [Option<Actions>; 6],
     chain: Vec<Rule>,
-    chains: Vec<Vec<crate::transforms::Transform>>,
+    chains: ChainTable,
     mode: Mode,
     request_body_access: bool,
     response_body_access: bool,
@@ -126,7 +130,7 @@ impl Loader {
             entries: Vec::new(),
             defaults: Default::default(),
             chain: Vec::new(),
-            chains: Vec::new(),
+            chains: ChainTable::default(),
             mode,
             request_body_access: true,
             response_body_access: true,
@@ -288,13 +292,7 @@ impl Loader {
             Some(d) => d,
         };
         let log = actions.log.or(defaults.log).unwrap_or(true);
-        let chain_id = match self.chains.iter().position(|c| *c == transforms) {
-            Some(i) => i as u32,
-            None => {
-                self.chains.push(transforms.clone());
-                (self.chains.len() - 1) as u32
-            }
-        };
+        let chain_id = self.chains.intern(&transforms);
         let rule = Rule {
             id,
             phase,
@@ -309,6 +307,7 @@ impl Loader {
             actions,
             chain_id,
             pf_bit: None,
+            pf_group: None,
         };
         if rule.actions.chain {
             self.chain.push(rule);
@@ -330,6 +329,7 @@ impl Loader {
         let mut rules = Vec::new();
         let mut phases: [Vec<Item>; 6] = Default::default();
         let mut pfb = PrefilterBuilder::default();
+        let mut groups: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
         let mut entries = self.entries;
         for e in entries.iter_mut() {
             if let Entry::Rule(r) = e {
@@ -338,6 +338,11 @@ impl Loader {
                     if matches!(l.operator.op, operators::Op::Rx(_)) && !l.operator.negated && !l.actions.multi_match && !l.is_action {
                         if let Some(lits) = necessary_literals(&operators::regex_source(&l.operator.arg_text)) {
                             l.pf_bit = Some(pfb.add(&lits));
+                            if l.targets.targets.iter().all(groupable) {
+                                let sig = format!("{:?}|{}", l.targets, l.chain_id);
+                                let n = groups.len() as u32;
+                                l.pf_group = Some(*groups.entry(sig).or_insert(n));
+                            }
                         }
                     }
                     link = l.chained.as_deref_mut();
@@ -382,9 +387,30 @@ impl Loader {
             request_body_access: self.request_body_access,
             response_body_access: self.response_body_access,
             prefilter: pfb.build(),
+            pf_groups: groups.len(),
+            chains: self.chains,
         };
         Ok(Engine { inner: Arc::new(inner) })
     }
+}
+
+/// Whether a target only yields request/response data that stays put during a
+/// phase (so its transformed values are memoized and can be prefiltered as a group).
+fn groupable(t: &crate::variables::Target) -> bool {
+    use crate::variables::Var::*;
+    !t.count
+        && !matches!(
+            t.var,
+            Tx | MatchedVar
+                | MatchedVars
+                | MatchedVarName
+                | MatchedVarsNames
+                | RequestBodyLength
+                | ArgsCombinedSize
+                | FilesCombinedSize
+                | ResponseContentLength
+                | UniqueId
+        )
 }
 
 /// The CRS data and rule files of a directory, in load order.
@@ -449,6 +475,11 @@ impl Engine {
     /// Number of rule links using the shared literal prefilter.
     pub fn prefiltered_rules(&self) -> usize {
         self.inner.prefilter.as_ref().map(|p| p.n_bits).unwrap_or(0)
+    }
+
+    /// Number of prefilter groups (links sharing targets and transformations).
+    pub fn prefilter_groups(&self) -> usize {
+        self.inner.pf_groups
     }
 
     /// Number of top-level rules loaded.

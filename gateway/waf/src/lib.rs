@@ -23,6 +23,7 @@ pub mod operators;
 pub mod parser;
 pub mod prefilter;
 pub mod rule;
+pub mod tcache;
 pub mod transaction;
 pub mod transforms;
 pub mod variables;

@@ -68,6 +68,24 @@ impl Macro {
         }
     }
 
+    /// The literal text, borrowed, when the string has no references.
+    pub fn literal_ref(&self) -> Option<&[u8]> {
+        match self.parts.as_slice() {
+            [] => Some(b""),
+            [Part::Lit(l)] => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Lower-cases the literal pieces (for case-insensitive names such as TX keys).
+    pub fn lowercase_literals(&mut self) {
+        for p in &mut self.parts {
+            if let Part::Lit(l) = p {
+                l.make_ascii_lowercase();
+            }
+        }
+    }
+
     /// Expands using `f` for references.
     pub fn expand(&self, mut f: impl FnMut(&MacroRef, &mut Vec<u8>)) -> Vec<u8> {
         let mut out = Vec::new();

@@ -273,16 +273,26 @@ impl Operator {
     /// Evaluates the operator (ignoring negation). `expand` resolves macro
     /// arguments. When `captures` is given, it receives TX:0..9 values.
     pub fn matches(&self, input: &[u8], expand: &dyn Fn(&Macro) -> Vec<u8>, captures: Option<&mut Vec<Vec<u8>>>) -> bool {
-        let val = |a: &Arg| -> Vec<u8> {
+        fn val<'a>(a: &'a Arg, expand: &dyn Fn(&Macro) -> Vec<u8>) -> Cow<'a, [u8]> {
             match a {
-                Arg::Lit(l) => l.clone(),
-                Arg::Macro(m) => expand(m),
+                Arg::Lit(l) => Cow::Borrowed(l.as_slice()),
+                Arg::Macro(m) => Cow::Owned(expand(m)),
             }
-        };
+        }
+        let val = |a| val(a, expand);
         match &self.op {
             Op::Rx(re) => match captures {
                 // `is_match` first: it allocates nothing and most inputs do not match.
                 Some(_) if !re.is_match(input) => false,
+                // Without groups, TX:0 is the whole match: `find` needs no capture engine.
+                Some(caps) if re.captures_len() == 1 => match re.find(input) {
+                    Some(m) => {
+                        caps.clear();
+                        caps.push(m.as_bytes().to_vec());
+                        true
+                    }
+                    None => false,
+                },
                 Some(caps) => match re.captures(input) {
                     Some(c) => {
                         caps.clear();
@@ -310,7 +320,7 @@ impl Operator {
             Op::Gt(a) => atoi(input) > atoi(&val(a)),
             Op::Le(a) => atoi(input) <= atoi(&val(a)),
             Op::Lt(a) => atoi(input) < atoi(&val(a)),
-            Op::StrEq(a) => input == val(a).as_slice(),
+            Op::StrEq(a) => input == val(a).as_ref(),
             Op::Contains(a) => memchr::memmem::find(input, &val(a)).is_some(),
             Op::ContainsWord(a) => {
                 let w = val(a);
@@ -403,6 +413,14 @@ mod tests {
         let mut caps = Vec::new();
         assert!(op("@rx (a)(b)").matches(b"xab", &|_| Vec::new(), Some(&mut caps)));
         assert_eq!(caps, vec![b"ab".to_vec(), b"a".to_vec(), b"b".to_vec()]);
+    }
+
+    #[test]
+    fn rx_capture_without_groups_is_the_whole_match() {
+        let mut caps = vec![b"stale".to_vec(), b"x".to_vec()];
+        assert!(op("@rx b+").matches(b"abbbc", &|_| Vec::new(), Some(&mut caps)));
+        assert_eq!(caps, vec![b"bbb".to_vec()]);
+        assert!(!op("@rx z").matches(b"abc", &|_| Vec::new(), Some(&mut caps)));
     }
 
     #[test]

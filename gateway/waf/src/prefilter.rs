@@ -1,5 +1,6 @@
 //! Shared literal prefilter. For every `@rx` rule whose regex can only match
-//! text that starts with one of a small set of literals, those literals go
+//! text containing one of a small set of literals (a prefix, a suffix or an
+//! inner literal, found by walking the regex syntax tree), those literals go
 //! into one case-insensitive Aho-Corasick automaton. A transformed value is
 //! scanned once for all rules; a rule whose literals do not occur in the value
 //! cannot match and its regex is not run. Everything else runs its regex.
@@ -12,12 +13,193 @@ use std::collections::HashMap;
 /// Minimum literal length worth prefiltering on.
 const MIN_LEN: usize = 3;
 
-/// Lower-cased necessary prefixes of a regex (with the engine's `(?s-u)` flags), if useful.
+/// Lower-cased literals one of which every match of the regex (with the
+/// engine's `(?s-u)` flags) must contain, if a useful set exists. Candidates are
+/// the prefix and suffix sets from `regex-syntax` and the inner literals found by
+/// [`required`]; the most selective one wins.
 pub fn necessary_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
     let hir = ParserBuilder::new().utf8(false).unicode(false).dot_matches_new_line(true).build().parse(pattern).ok()?;
-    // Any match starts with one of the prefix literals, and ends with one of the
-    // suffix literals; either set is a necessary condition.
-    extract(&hir, ExtractKind::Prefix).or_else(|| extract(&hir, ExtractKind::Suffix))
+    let candidates = [extract(&hir, ExtractKind::Prefix), extract(&hir, ExtractKind::Suffix), required(&hir).into_set().map(minimize)];
+    candidates.into_iter().flatten().filter(|s| useful(s)).max_by_key(|s| score(s))
+}
+
+/// Maximum number of literals in a set.
+const MAX_SET: usize = 64;
+/// Maximum size of an exact set (cross products of small classes).
+const MAX_EXACT: usize = 16;
+/// Literals are cut to this length (any substring of a required literal is required too).
+const MAX_LIT: usize = 24;
+
+fn useful(s: &[Vec<u8>]) -> bool {
+    !s.is_empty() && s.len() <= MAX_SET && s.iter().all(|l| useful_literal(l))
+}
+
+/// A literal worth scanning for: at least [`MIN_LEN`] bytes, or a shorter one
+/// with punctuation or control bytes (`<`, `$`, `\n`, `'`), which are rare in
+/// benign values, unlike single letters.
+fn useful_literal(l: &[u8]) -> bool {
+    l.len() >= MIN_LEN || (!l.is_empty() && l.iter().any(|c| !c.is_ascii_alphanumeric() && *c != b' '))
+}
+
+/// Higher is more selective: a shortest literal of at least 4 bytes, then fewer literals.
+fn score(s: &[Vec<u8>]) -> (usize, isize) {
+    (s.iter().map(Vec::len).min().unwrap_or(0).min(4), -(s.len() as isize))
+}
+
+fn minimize(mut out: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    for l in out.iter_mut() {
+        l.truncate(MAX_LIT);
+    }
+    out.sort();
+    out.dedup();
+    let all = out.clone();
+    out.retain(|l| !all.iter().any(|o| o != l && o.len() < l.len() && memchr::memmem::find(l, o).is_some()));
+    out
+}
+
+/// What a sub-pattern tells about its matches.
+#[derive(Debug, Clone)]
+enum Info {
+    /// Every match is exactly one of these (lower-cased) strings.
+    Exact(Vec<Vec<u8>>),
+    /// Every match contains one of these (lower-cased) literals.
+    Contains(Vec<Vec<u8>>),
+    /// Nothing useful is known.
+    Any,
+}
+
+impl Info {
+    /// The literal set implied, if it is a useful filter.
+    fn into_set(self) -> Option<Vec<Vec<u8>>> {
+        match self {
+            Info::Exact(s) | Info::Contains(s) if useful(&s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn weaken(self) -> Info {
+        match self.into_set() {
+            Some(s) => Info::Contains(minimize(s)),
+            None => Info::Any,
+        }
+    }
+}
+
+/// The literal bytes a class can match, lower-cased, when there are few.
+fn class_bytes(c: &regex_syntax::hir::Class) -> Option<Vec<u8>> {
+    use regex_syntax::hir::Class;
+    let mut out: Vec<u8> = Vec::new();
+    let mut push_range = |lo: u32, hi: u32| -> bool {
+        if hi.saturating_sub(lo) > 8 || hi > 0xff {
+            return false;
+        }
+        for b in lo..=hi {
+            let b = (b as u8).to_ascii_lowercase();
+            if !out.contains(&b) {
+                out.push(b);
+            }
+        }
+        true
+    };
+    let ok = match c {
+        Class::Bytes(b) => b.ranges().iter().all(|r| push_range(u32::from(r.start()), u32::from(r.end()))),
+        Class::Unicode(u) => u.ranges().iter().all(|r| r.end().is_ascii() && push_range(u32::from(r.start()), u32::from(r.end()))),
+    };
+    (ok && !out.is_empty() && out.len() <= 4).then_some(out)
+}
+
+/// Inner-literal analysis: a set of literals every match must contain.
+fn required(h: &regex_syntax::hir::Hir) -> Info {
+    use regex_syntax::hir::HirKind;
+    match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => Info::Exact(vec![Vec::new()]),
+        HirKind::Literal(l) => Info::Exact(vec![l.0.to_ascii_lowercase()]),
+        HirKind::Class(c) => match class_bytes(c) {
+            Some(bytes) => Info::Exact(bytes.into_iter().map(|b| vec![b]).collect()),
+            None => Info::Any,
+        },
+        HirKind::Capture(c) => required(&c.sub),
+        HirKind::Repetition(r) => {
+            if r.min == 0 {
+                Info::Any
+            } else if r.min == 1 && r.max == Some(1) {
+                required(&r.sub)
+            } else {
+                required(&r.sub).weaken()
+            }
+        }
+        HirKind::Concat(subs) => {
+            // Adjacent exact parts are multiplied out; otherwise keep the best requirement.
+            let mut best: Option<Vec<Vec<u8>>> = None;
+            let mut exact: Option<Vec<Vec<u8>>> = Some(vec![Vec::new()]);
+            // Whether `exact` still describes the whole concatenation so far.
+            let mut whole = true;
+            let consider = |set: Option<Vec<Vec<u8>>>, best: &mut Option<Vec<Vec<u8>>>| {
+                if let Some(s) = set.map(minimize).filter(|s| useful(s)) {
+                    if best.as_ref().is_none_or(|b| score(&s) > score(b)) {
+                        *best = Some(s);
+                    }
+                }
+            };
+            for sub in subs {
+                match required(sub) {
+                    Info::Exact(e) => {
+                        exact = match exact.take() {
+                            Some(cur) if cur.len() * e.len() <= MAX_EXACT => {
+                                Some(cur.iter().flat_map(|a| e.iter().map(move |b| [a.as_slice(), b].concat())).collect())
+                            }
+                            Some(cur) => {
+                                consider(Some(cur), &mut best);
+                                whole = false;
+                                Some(e)
+                            }
+                            None => Some(e),
+                        };
+                    }
+                    other => {
+                        consider(exact.take(), &mut best);
+                        whole = false;
+                        exact = Some(vec![Vec::new()]);
+                        if let Info::Contains(c) = other {
+                            consider(Some(c), &mut best);
+                        }
+                    }
+                }
+            }
+            if whole {
+                if let Some(e) = exact {
+                    return Info::Exact(e);
+                }
+            }
+            consider(exact, &mut best);
+            match best {
+                Some(b) => Info::Contains(b),
+                None => Info::Any,
+            }
+        }
+        HirKind::Alternation(subs) => {
+            let mut all_exact = true;
+            let mut set: Vec<Vec<u8>> = Vec::new();
+            for sub in subs {
+                match required(sub) {
+                    Info::Exact(e) => set.extend(e),
+                    Info::Contains(c) => {
+                        all_exact = false;
+                        set.extend(c);
+                    }
+                    Info::Any => return Info::Any,
+                }
+                if set.len() > MAX_SET * 4 {
+                    return Info::Any;
+                }
+            }
+            if all_exact && set.len() <= MAX_EXACT {
+                Info::Exact(set)
+            } else {
+                Info::Contains(minimize(set)).weaken()
+            }
+        }
+    }
 }
 
 fn extract(hir: &regex_syntax::hir::Hir, kind: ExtractKind) -> Option<Vec<Vec<u8>>> {
@@ -32,7 +214,7 @@ fn extract(hir: &regex_syntax::hir::Hir, kind: ExtractKind) -> Option<Vec<Vec<u8
     let mut out: Vec<Vec<u8>> = Vec::new();
     for l in lits {
         let b = l.as_bytes();
-        if b.len() < MIN_LEN {
+        if !useful_literal(b) {
             return None;
         }
         let cut = if suffix { &b[b.len().saturating_sub(8)..] } else { &b[..b.len().min(8)] };
@@ -47,12 +229,16 @@ fn extract(hir: &regex_syntax::hir::Hir, kind: ExtractKind) -> Option<Vec<Vec<u8
     Some(out)
 }
 
-/// The combined automaton.
+/// The combined prefilter: single-byte literals (punctuation such as `<` or
+/// `$`) are looked up in a byte table, longer ones in one Aho-Corasick automaton.
 #[derive(Debug)]
 pub struct Prefilter {
-    ac: AhoCorasick,
-    /// Pattern id -> rule bits.
+    /// Automaton over the literals of two or more bytes (`None` if there are none).
+    ac: Option<AhoCorasick>,
+    /// Pattern id of `ac` -> rule bits.
     bits: Vec<Vec<u32>>,
+    /// Single-byte literals: (lower-case byte, bitset of the rules it enables).
+    byte_masks: Vec<(u8, Box<[u64]>)>,
     /// Number of rule bits.
     pub n_bits: usize,
 }
@@ -86,27 +272,91 @@ impl PrefilterBuilder {
         bit
     }
 
-    /// Builds the automaton (None when no rule qualified).
+    /// Builds the prefilter (None when no rule qualified).
     pub fn build(self) -> Option<Prefilter> {
         if self.n_bits == 0 {
             return None;
         }
-        let ac = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&self.lits)
-            .ok()?;
-        Some(Prefilter { ac, bits: self.bits, n_bits: self.n_bits })
+        let words = self.n_bits.div_ceil(64);
+        let mut byte_masks: Vec<(u8, Box<[u64]>)> = Vec::new();
+        let mut multi: Vec<Vec<u8>> = Vec::new();
+        let mut multi_bits: Vec<Vec<u32>> = Vec::new();
+        for (lit, bits) in self.lits.into_iter().zip(self.bits) {
+            match lit.as_slice() {
+                [b] => {
+                    let b = b.to_ascii_lowercase();
+                    let i = match byte_masks.iter().position(|(x, _)| *x == b) {
+                        Some(i) => i,
+                        None => {
+                            byte_masks.push((b, vec![0u64; words].into_boxed_slice()));
+                            byte_masks.len() - 1
+                        }
+                    };
+                    for bit in bits {
+                        byte_masks[i].1[bit as usize / 64] |= 1 << (bit % 64);
+                    }
+                }
+                _ => {
+                    multi.push(lit);
+                    multi_bits.push(bits);
+                }
+            }
+        }
+        let ac = if multi.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&multi)
+                    .ok()?,
+            )
+        };
+        Some(Prefilter { ac, bits: multi_bits, byte_masks, n_bits: self.n_bits })
     }
 }
 
 impl Prefilter {
-    /// Bitset of rules whose literals occur in `v`.
+    /// Bitset of rules whose literals occur in `v` (ASCII case-insensitively).
     pub fn scan(&self, v: &[u8]) -> Vec<u64> {
         let mut set = vec![0u64; self.n_bits.div_ceil(64)];
-        for m in self.ac.find_overlapping_iter(v) {
-            if let Some(bits) = self.bits.get(m.pattern().as_usize()) {
+        if !self.byte_masks.is_empty() {
+            let mut present = [false; 256];
+            for &c in v {
+                present[usize::from(c.to_ascii_lowercase())] = true;
+            }
+            for (b, mask) in &self.byte_masks {
+                if present[usize::from(*b)] {
+                    for (w, m) in set.iter_mut().zip(mask.iter()) {
+                        *w |= *m;
+                    }
+                }
+            }
+        }
+        let Some(ac) = &self.ac else {
+            return set;
+        };
+        // A literal may occur many times in a value; set its rules' bits once.
+        let words = self.bits.len().div_ceil(64);
+        let mut on_stack = [0u64; 32];
+        let mut on_heap = Vec::new();
+        let seen: &mut [u64] = if words <= on_stack.len() {
+            &mut on_stack[..words]
+        } else {
+            on_heap.resize(words, 0u64);
+            &mut on_heap
+        };
+        for m in ac.find_overlapping_iter(v) {
+            let p = m.pattern().as_usize();
+            if let Some(w) = seen.get_mut(p / 64) {
+                if *w & (1 << (p % 64)) != 0 {
+                    continue;
+                }
+                *w |= 1 << (p % 64);
+            }
+            if let Some(bits) = self.bits.get(p) {
                 for &b in bits {
                     if let Some(w) = set.get_mut(b as usize / 64) {
                         *w |= 1 << (b % 64);
@@ -134,6 +384,45 @@ mod tests {
     }
 
     #[test]
+    fn inner_literals() {
+        // No usable prefix or suffix, but every match contains "select" or "union".
+        let l = necessary_literals("(?i)\\b(?:select|union)\\b[^a-z]*\\d").unwrap_or_default();
+        assert_eq!(l, vec![b"select".to_vec(), b"union".to_vec()]);
+        // Concatenation keeps the most selective part.
+        let l = necessary_literals("[a-z]+=\\s*javascript:").unwrap_or_default();
+        assert_eq!(l, vec![b"javascript:".to_vec()]);
+        // Optional parts give nothing.
+        assert!(necessary_literals("(?:select)?\\d+").is_none());
+        // Short punctuation literals are kept, single letters are not.
+        assert_eq!(necessary_literals("[\\n\\r]"), Some(vec![b"\n".to_vec(), b"\r".to_vec()]));
+        assert!(necessary_literals("[ab]x").is_none());
+        // An alternative without literals defeats the filter.
+        assert!(necessary_literals("foo|\\d+").is_none());
+    }
+
+    /// A rule skipped by the prefilter must really be unable to match:
+    /// check the literal sets against sample matches.
+    #[test]
+    fn literals_are_necessary() {
+        let cases: &[(&str, &[&str])] = &[
+            ("(?i)\\b(?:select|union)\\b[^a-z]*\\d", &["x UNION 1", "Select -2"]),
+            ("(?i)on(?:load|error)\\s*=", &["<img ONERROR =", "onload="]),
+            ("(?:\\.\\./|\\.\\.\\\\)+etc", &["../../etc", "..\\etc"]),
+            ("[Jj][Aa][Vv][Aa]script:", &["JaVascript:", "javascript:"]),
+        ];
+        for (re, samples) in cases {
+            let lits = necessary_literals(re).unwrap_or_default();
+            assert!(!lits.is_empty(), "{re}");
+            let rx = regex::bytes::Regex::new(re).unwrap();
+            for s in *samples {
+                assert!(rx.is_match(s.as_bytes()), "{re} should match {s}");
+                let lower = s.to_ascii_lowercase();
+                assert!(lits.iter().any(|l| memchr::memmem::find(lower.as_bytes(), l).is_some()), "{re}: {lits:?} not in {s}");
+            }
+        }
+    }
+
+    #[test]
     fn scan_sets_bits() {
         let mut b = PrefilterBuilder::default();
         let r0 = b.add(&[b"union".to_vec()]);
@@ -142,5 +431,14 @@ mod tests {
         let s = p.scan(b"1 UNION select");
         assert!(s[0] & (1 << r0) != 0);
         assert!(s[0] & (1 << r1) == 0);
+        // Single bytes go through the byte table, case-insensitively like the automaton.
+        let mut b = PrefilterBuilder::default();
+        let lt = b.add(&[b"<".to_vec()]);
+        let dollar = b.add(&[b"$".to_vec(), b"&dollar".to_vec()]);
+        let p = b.build().unwrap();
+        let s = p.scan(b"a < b");
+        assert!(s[0] & (1 << lt) != 0 && s[0] & (1 << dollar) == 0);
+        let s = p.scan(b"&DOLLAR;{x}");
+        assert!(s[0] & (1 << lt) == 0 && s[0] & (1 << dollar) != 0);
     }
 }

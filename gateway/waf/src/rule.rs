@@ -31,10 +31,14 @@ pub struct Rule {
     pub loc: Loc,
     /// `SecAction` (no targets).
     pub is_action: bool,
-    /// Interned id of `transforms` (same list, same id) for the per-transaction cache.
+    /// Node of `transforms` in the engine's [`crate::tcache::ChainTable`] (same list, same id).
     pub chain_id: u32,
     /// Bit in the shared literal prefilter, for `@rx` rules that have necessary literals.
     pub pf_bit: Option<u32>,
+    /// Prefilter group: links with the same targets, exclusions and chain share
+    /// one union of their values' prefilter scans per phase, so a link whose
+    /// literals occur in none of the values is skipped without visiting them.
+    pub pf_group: Option<u32>,
 }
 
 impl Rule {

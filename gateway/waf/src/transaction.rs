@@ -10,11 +10,11 @@ use crate::fxhash::FxHashMap;
 use crate::macros::{Macro, MacroRef};
 use crate::operators::atoi;
 use crate::rule::Rule;
-use crate::variables::{KeySel, Target, Var};
+use crate::tcache::{bit_set, TCache};
+use crate::variables::{Exclusion, KeySel, Target, Var};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 /// A decision to interrupt the request or response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,45 +107,37 @@ struct Val<'a> {
     value: Cow<'a, [u8]>,
 }
 
-fn var_name(var: Var, key: &[u8]) -> String {
+/// Writes `VAR:key` (or `VAR` for scalars and keyless members) into `out`.
+fn write_var_name(out: &mut Vec<u8>, var: Var, key: &[u8]) {
+    out.clear();
+    out.extend_from_slice(var.name().as_bytes());
     if var.is_collection() && !key.is_empty() {
-        format!("{}:{}", var.name(), String::from_utf8_lossy(key))
-    } else {
-        var.name().to_string()
+        out.push(b':');
+        out.extend_from_slice(key);
     }
 }
 
-/// A memoized transformation result plus its prefilter scan.
 #[derive(Debug)]
-struct Cached {
-    val: Vec<u8>,
-    bits: std::sync::OnceLock<Vec<u64>>,
-}
-
-/// A transformed value.
-enum TVal<'a> {
-    Borrowed(&'a [u8]),
-    Owned(Vec<u8>),
-    Shared(Arc<Cached>),
-}
-
-impl std::ops::Deref for TVal<'_> {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            TVal::Borrowed(b) => b,
-            TVal::Owned(v) => v,
-            TVal::Shared(a) => &a.val,
-        }
-    }
-}
-
 struct LinkMatch {
-    name: String,
+    /// Variable name, written lazily: `VAR:key` bytes.
+    var: Option<(Var, Vec<u8>)>,
     value: Vec<u8>,
 }
 
+impl LinkMatch {
+    fn name(&self) -> String {
+        let mut n = Vec::new();
+        if let Some((var, key)) = &self.var {
+            write_var_name(&mut n, *var, key);
+        }
+        String::from_utf8_lossy(&n).into_owned()
+    }
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(1);
+
+/// TX keys set by `capture`.
+const CAPTURE_KEYS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
 /// Per-request state. Create with [`Engine::transaction`]; call the phase
 /// methods in order. Not shared between threads (it is `Send`).
@@ -163,7 +155,8 @@ pub struct Transaction {
     protocol: Vec<u8>,
     request_line: Vec<u8>,
     remote_addr: Vec<u8>,
-    unique_id: Vec<u8>,
+    /// Creation time (ns) and sequence number; `UNIQUE_ID` is formatted from them on use.
+    unique_id: (u128, u64),
     req_headers: Pairs,
     cookies: Pairs,
     args_get: Pairs,
@@ -187,7 +180,12 @@ pub struct Transaction {
     tx: FxHashMap<String, Vec<u8>>,
     matched_var: Vec<u8>,
     matched_var_name: Vec<u8>,
+    /// `MATCHED_VARS` of the current rule: the first `n_matched` entries (the
+    /// buffers behind them are reused from rule to rule).
     matched_vars: Pairs,
+    n_matched: usize,
+    /// Reused list of a link's matches.
+    found_scratch: Vec<(LinkMatch, Option<Vec<Vec<u8>>>)>,
     resp_status: Vec<u8>,
     resp_protocol: Vec<u8>,
     resp_headers: Pairs,
@@ -202,7 +200,7 @@ pub struct Transaction {
     detected: Option<Intervention>,
     /// Transformation results for request/response data, keyed by (value address, length, chain id).
     /// Cleared at each phase start, when the underlying data may change.
-    tcache: RefCell<FxHashMap<(usize, usize, u32), Arc<Cached>>>,
+    tcache: RefCell<TCache>,
 }
 
 fn split_uri(uri: &[u8]) -> (&[u8], &[u8], &[u8]) {
@@ -264,12 +262,41 @@ fn id_in(ranges: &[IdRange], id: u64) -> bool {
     ranges.iter().any(|(a, b)| *a <= id && id <= *b)
 }
 
+/// A formatted integer on the stack (no allocation).
+struct ItoaBuf {
+    buf: [u8; 24],
+    start: usize,
+}
+
+impl ItoaBuf {
+    fn digits(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+fn itoa_buf(n: i64) -> ItoaBuf {
+    let mut b = ItoaBuf { buf: [0; 24], start: 24 };
+    let mut m = n.unsigned_abs();
+    loop {
+        b.start -= 1;
+        b.buf[b.start] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        b.start -= 1;
+        b.buf[b.start] = b'-';
+    }
+    b
+}
+
 impl Transaction {
     pub(crate) fn new(engine: Engine) -> Transaction {
         let mode = engine.inner.mode;
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let unique_id = format!("{:x}{:08x}", t, n).into_bytes();
         let request_body_access = engine.inner.request_body_access;
         let response_body_access = engine.inner.response_body_access;
         Transaction {
@@ -285,7 +312,7 @@ impl Transaction {
             protocol: Vec::new(),
             request_line: Vec::new(),
             remote_addr: Vec::new(),
-            unique_id,
+            unique_id: (t, n),
             req_headers: Vec::new(),
             cookies: Vec::new(),
             args_get: Vec::new(),
@@ -306,10 +333,13 @@ impl Transaction {
             response_body_access,
             reqbody_error: false,
             reqbody_error_msg: Vec::new(),
-            tx: FxHashMap::default(),
+            // CRS sets about 100 TX variables per request; avoid rehashing while it does.
+            tx: FxHashMap::with_capacity_and_hasher(128, Default::default()),
             matched_var: Vec::new(),
             matched_var_name: Vec::new(),
             matched_vars: Vec::new(),
+            n_matched: 0,
+            found_scratch: Vec::new(),
             resp_status: Vec::new(),
             resp_protocol: Vec::new(),
             resp_headers: Vec::new(),
@@ -322,7 +352,7 @@ impl Transaction {
             events: Vec::new(),
             intervention: None,
             detected: None,
-            tcache: RefCell::new(FxHashMap::default()),
+            tcache: RefCell::new(TCache::default()),
         }
     }
 
@@ -502,6 +532,11 @@ impl Transaction {
     // ----- body processing --------------------------------------------------
 
     fn process_request_body(&mut self, body: &[u8]) {
+        // Runs once, before phase 2, on fields that are still empty (see `run_phase`).
+        // Should that ever change, forget memoized values rather than risk stale keys.
+        if !(self.req_body.is_empty() && self.args_post.is_empty() && self.files.is_empty() && self.xml_text.is_none()) {
+            self.tcache.get_mut().clear();
+        }
         self.req_body_len = body.len();
         let proc = self.processor;
         // REQUEST_BODY holds the raw body except for the XML and multipart
@@ -557,7 +592,15 @@ impl Transaction {
 
     fn run_phase(&mut self, phase: u8) -> Option<Intervention> {
         self.next_phase = phase + 1;
-        self.tcache.get_mut().clear();
+        // Memoized transformations stay valid from phase 1 to phase 2: request data
+        // is only added then (the body fields were empty), never replaced or freed,
+        // so a (address, length) key cannot be reused by different content. Group
+        // unions cover the phase's values and are always recomputed.
+        if phase == 2 {
+            self.tcache.get_mut().clear_groups();
+        } else {
+            self.tcache.get_mut().clear();
+        }
         if self.mode == Mode::Off || self.intervention.is_some() || (self.allow_request && phase <= 2) {
             return self.intervention.clone();
         }
@@ -618,7 +661,7 @@ impl Transaction {
 
     /// Evaluates a whole chain; on success runs the head's actions and logs.
     fn eval_head(&mut self, rule: &Rule) -> bool {
-        self.matched_vars.clear();
+        self.n_matched = 0;
         let Some(head_match) = self.eval_link(rule, rule) else {
             return false;
         };
@@ -639,7 +682,7 @@ impl Transaction {
                 logdata: String::from_utf8_lossy(&logdata).into_owned(),
                 tags: rule.actions.tags.clone(),
                 severity: rule.actions.severity,
-                matched_var: head_match.name,
+                matched_var: head_match.name(),
                 data: excerpt(&head_match.value),
                 disruptive: matches!(rule.disruptive, Disruptive::Deny | Disruptive::Drop | Disruptive::Redirect(_)),
             });
@@ -653,15 +696,16 @@ impl Transaction {
     fn eval_link(&mut self, rule: &Rule, head: &Rule) -> Option<LinkMatch> {
         if rule.is_action {
             self.run_link_actions(rule, head);
-            return Some(LinkMatch { name: String::new(), value: Vec::new() });
+            return Some(LinkMatch { var: None, value: Vec::new() });
         }
-        let mut found: Vec<(LinkMatch, Option<Vec<Vec<u8>>>)> = Vec::new();
+        let mut found = std::mem::take(&mut self.found_scratch);
+        found.clear();
         {
-            let mut vals: Vec<Val> = Vec::with_capacity(16);
-            let extra: Vec<(Var, &KeySel)> = if self.removed_targets.is_empty() {
+            let this = &*self;
+            let extra: Vec<(Var, &KeySel)> = if this.removed_targets.is_empty() {
                 Vec::new()
             } else {
-                self.removed_targets
+                this.removed_targets
                     .iter()
                     .filter(|(ids, tag, _, _)| {
                         ids.is_some_and(|r| r.0 <= head.id && head.id <= r.1) || tag.as_ref().is_some_and(|t| head.has_tag(t))
@@ -669,128 +713,178 @@ impl Transaction {
                     .map(|(_, _, v, k)| (*v, k))
                     .collect()
             };
-            for t in &rule.targets.targets {
-                self.collect(t, rule, &extra, &mut vals);
+            if extra.is_empty() && !this.group_may_match(rule) {
+                drop(extra);
+                self.found_scratch = found;
+                return None;
             }
-            let expand = |m: &Macro| self.expand(m, head);
+            let expand = |m: &Macro| this.expand(m, head);
             let want_caps = rule.actions.capture && !rule.operator.negated;
             let mut tmp_caps = Vec::new();
-            for v in &vals {
-                let mut matched: Option<Vec<u8>> = None;
-                if rule.actions.multi_match {
-                    let mut cur: Cow<[u8]> = Cow::Borrowed(v.value.as_ref());
-                    let mut steps = vec![cur.to_vec()];
-                    for tr in &rule.transforms {
-                        let next = tr.apply(&cur);
-                        if next != cur.as_ref() {
-                            steps.push(next.clone());
-                        }
-                        cur = Cow::Owned(next);
+            for t in &rule.targets.targets {
+                this.visit(t, &rule.targets.exclusions, &extra, &mut |v: Val<'_>| {
+                    if let Some(value) = this.match_value(rule, &v, &expand, want_caps, &mut tmp_caps) {
+                        let caps = (want_caps && !tmp_caps.is_empty()).then(|| std::mem::take(&mut tmp_caps));
+                        found.push((LinkMatch { var: Some((v.var, v.key.to_vec())), value }, caps));
                     }
-                    for s in steps {
-                        tmp_caps.clear();
-                        let m = rule.operator.matches(&s, &expand, want_caps.then_some(&mut tmp_caps));
-                        if m != rule.operator.negated {
-                            matched = Some(s);
-                            break;
-                        }
-                    }
-                } else {
-                    let cur = self.transformed(rule, v);
-                    if !self.may_match(rule, &cur) {
-                        continue;
-                    }
-                    tmp_caps.clear();
-                    let m = rule.operator.matches(&cur, &expand, want_caps.then_some(&mut tmp_caps));
-                    if m != rule.operator.negated {
-                        matched = Some(cur.to_vec());
-                    }
-                }
-                if let Some(value) = matched {
-                    let caps = (want_caps && !tmp_caps.is_empty()).then(|| std::mem::take(&mut tmp_caps));
-                    found.push((LinkMatch { name: var_name(v.var, v.key), value }, caps));
-                }
+                });
             }
         }
         let mut last = None;
-        for (m, caps) in found {
+        for (m, caps) in found.drain(..) {
             if let Some(caps) = caps {
-                for i in 0..10 {
-                    self.tx.remove(&i.to_string());
+                // TX:0..9 = the groups of this match; keys beyond them are removed.
+                let n = caps.len().min(CAPTURE_KEYS.len());
+                for (k, c) in CAPTURE_KEYS.iter().zip(&caps) {
+                    self.tx_set(Cow::Borrowed(k), c);
                 }
-                for (i, c) in caps.into_iter().enumerate() {
-                    self.tx.insert(i.to_string(), c);
+                for k in &CAPTURE_KEYS[n..] {
+                    self.tx.remove(*k);
                 }
             }
-            self.matched_vars.push((m.name.as_bytes().to_vec(), m.value.clone()));
-            self.matched_var = m.value.clone();
-            self.matched_var_name = m.name.as_bytes().to_vec();
+            if let Some((var, key)) = &m.var {
+                write_var_name(&mut self.matched_var_name, *var, key);
+            } else {
+                self.matched_var_name.clear();
+            }
+            match self.matched_vars.get_mut(self.n_matched) {
+                Some((k, v)) => {
+                    k.clear();
+                    k.extend_from_slice(&self.matched_var_name);
+                    v.clear();
+                    v.extend_from_slice(&m.value);
+                }
+                None => self.matched_vars.push((self.matched_var_name.clone(), m.value.clone())),
+            }
+            self.n_matched += 1;
+            self.matched_var.clear();
+            self.matched_var.extend_from_slice(&m.value);
             self.run_link_actions(rule, head);
             last = Some(m);
         }
+        self.found_scratch = found;
         last
     }
 
-    /// Applies the rule's transformations, memoized for immutable request/response data.
-    fn transformed<'v>(&self, rule: &Rule, v: &'v Val<'_>) -> TVal<'v> {
-        let cacheable = matches!(v.value, Cow::Borrowed(_))
-            && !matches!(v.var, Var::Tx | Var::MatchedVar | Var::MatchedVars | Var::MatchedVarName | Var::MatchedVarsNames);
-        if !cacheable || (rule.transforms.is_empty() && rule.pf_bit.is_none()) {
-            if rule.transforms.is_empty() {
-                return TVal::Borrowed(v.value.as_ref());
-            }
-            let mut cur: Vec<u8> = rule.transforms[0].apply(&v.value);
-            for tr in &rule.transforms[1..] {
-                cur = tr.apply(&cur);
-            }
-            return TVal::Owned(cur);
-        }
-        let key = (v.value.as_ptr() as usize, v.value.len(), rule.chain_id);
-        if let Some(hit) = self.tcache.borrow().get(&key) {
-            return TVal::Shared(hit.clone());
-        }
-        let cur: Vec<u8> = match rule.transforms.split_first() {
-            None => v.value.to_vec(),
-            Some((first, rest)) => {
-                let mut cur = first.apply(&v.value);
-                for tr in rest {
-                    cur = tr.apply(&cur);
-                }
-                cur
-            }
-        };
-        let a = Arc::new(Cached { val: cur, bits: std::sync::OnceLock::new() });
-        self.tcache.borrow_mut().insert(key, a.clone());
-        TVal::Shared(a)
-    }
-
-    /// False when the shared prefilter proves the rule's regex cannot match `tv`.
-    fn may_match(&self, rule: &Rule, tv: &TVal<'_>) -> bool {
-        let (Some(bit), TVal::Shared(c), Some(pf)) = (rule.pf_bit, tv, self.engine.inner.prefilter.as_ref()) else {
+    /// False when the link's prefilter group proves that none of its values can
+    /// match: the union of the group's value scans lacks all of the link's
+    /// literals. The union is computed once per phase for all links of the group.
+    fn group_may_match(&self, rule: &Rule) -> bool {
+        let inner = &self.engine.inner;
+        let (Some(g), Some(bit), Some(pf)) = (rule.pf_group, rule.pf_bit, inner.prefilter.as_ref()) else {
             return true;
         };
-        let bits = c.bits.get_or_init(|| pf.scan(&c.val));
-        bits.get(bit as usize / 64).is_none_or(|w| w & (1 << (bit % 64)) != 0)
+        if let Some(u) = self.tcache.borrow().group(g) {
+            return bit_set(u, bit);
+        }
+        let mut union = vec![0u64; pf.n_bits.div_ceil(64)].into_boxed_slice();
+        for t in &rule.targets.targets {
+            self.visit(t, &rule.targets.exclusions, &[], &mut |v: Val<'_>| match &v.value {
+                Cow::Borrowed(raw) => {
+                    let mut cache = self.tcache.borrow_mut();
+                    let slot = cache.slot(&inner.chains, raw, rule.chain_id);
+                    cache.or_scan_into(slot, raw, pf, &mut union);
+                }
+                // Computed values are not memoized; never skip on their account.
+                Cow::Owned(_) => union.fill(u64::MAX),
+            });
+        }
+        let hit = bit_set(&union, bit);
+        self.tcache.borrow_mut().set_group(g, union);
+        hit
+    }
+
+    /// Runs the rule's transformations and operator on one value; returns the
+    /// (transformed) value that matched.
+    fn match_value(
+        &self,
+        rule: &Rule,
+        v: &Val<'_>,
+        expand: &dyn Fn(&Macro) -> Vec<u8>,
+        want_caps: bool,
+        tmp_caps: &mut Vec<Vec<u8>>,
+    ) -> Option<Vec<u8>> {
+        let negated = rule.operator.negated;
+        if rule.actions.multi_match {
+            let mut cur: Cow<[u8]> = Cow::Borrowed(v.value.as_ref());
+            let mut steps = vec![cur.to_vec()];
+            for tr in &rule.transforms {
+                let next = tr.apply(&cur);
+                if next != cur.as_ref() {
+                    steps.push(next.clone());
+                }
+                cur = Cow::Owned(next);
+            }
+            for s in steps {
+                tmp_caps.clear();
+                let m = rule.operator.matches(&s, expand, want_caps.then_some(&mut *tmp_caps));
+                if m != negated {
+                    return Some(s);
+                }
+            }
+            return None;
+        }
+        let raw: &[u8] = v.value.as_ref();
+        // Request/response data is stable within a phase and memoized; TX and
+        // MATCHED_* values change while the phase runs.
+        let cacheable = matches!(v.value, Cow::Borrowed(_))
+            && !matches!(v.var, Var::Tx | Var::MatchedVar | Var::MatchedVars | Var::MatchedVarName | Var::MatchedVarsNames);
+        if !cacheable || (rule.chain_id == 0 && rule.pf_bit.is_none()) {
+            let mut cur: Cow<[u8]> = Cow::Borrowed(raw);
+            for tr in &rule.transforms {
+                if let Some(next) = tr.apply_changed(&cur) {
+                    cur = Cow::Owned(next);
+                }
+            }
+            tmp_caps.clear();
+            let m = rule.operator.matches(&cur, expand, want_caps.then_some(tmp_caps));
+            return (m != negated).then(|| cur.into_owned());
+        }
+        let inner = &self.engine.inner;
+        let slot = {
+            let mut cache = self.tcache.borrow_mut();
+            let slot = cache.slot(&inner.chains, raw, rule.chain_id);
+            if let (Some(bit), Some(pf)) = (rule.pf_bit, inner.prefilter.as_ref()) {
+                if !cache.has_literal(slot, raw, pf, bit) {
+                    return None;
+                }
+            }
+            slot
+        };
+        let cache = self.tcache.borrow();
+        let input = cache.value(slot, raw);
+        tmp_caps.clear();
+        let m = rule.operator.matches(input, expand, want_caps.then_some(tmp_caps));
+        (m != negated).then(|| input.to_vec())
     }
 
     fn run_link_actions(&mut self, link: &Rule, head: &Rule) {
         for sv in &link.actions.setvars {
             match sv {
                 SetVar::Set(k, v) => {
-                    let key = String::from_utf8_lossy(&self.expand(k, head)).to_ascii_lowercase();
-                    let val = self.expand(v, head);
-                    self.tx.insert(key, val);
+                    let key = self.tx_key(k, head);
+                    match v.literal_ref() {
+                        Some(lit) => self.tx_set(key, lit),
+                        None => {
+                            let val = self.expand(v, head);
+                            self.tx_set(key, &val);
+                        }
+                    }
                 }
                 SetVar::Add(k, v) | SetVar::Sub(k, v) => {
-                    let key = String::from_utf8_lossy(&self.expand(k, head)).to_ascii_lowercase();
-                    let delta = atoi(&self.expand(v, head));
-                    let cur = self.tx.get(&key).map(|x| atoi(x)).unwrap_or(0);
+                    let key = self.tx_key(k, head);
+                    let delta = match v.literal_ref() {
+                        Some(lit) => atoi(lit),
+                        None => atoi(&self.expand(v, head)),
+                    };
+                    let cur = self.tx.get(key.as_ref()).map(|x| atoi(x)).unwrap_or(0);
                     let n = if matches!(sv, SetVar::Add(..)) { cur.saturating_add(delta) } else { cur.saturating_sub(delta) };
-                    self.tx.insert(key, n.to_string().into_bytes());
+                    let buf = itoa_buf(n);
+                    self.tx_set(key, buf.digits());
                 }
                 SetVar::Delete(k) => {
-                    let key = String::from_utf8_lossy(&self.expand(k, head)).to_ascii_lowercase();
-                    self.tx.remove(&key);
+                    let key = self.tx_key(k, head);
+                    self.tx.remove(key.as_ref());
                 }
             }
         }
@@ -806,6 +900,27 @@ impl Transaction {
                 Ctl::RequestBodyAccess(b) => self.request_body_access = *b,
                 Ctl::ResponseBodyAccess(b) => self.response_body_access = *b,
                 Ctl::Noop => {}
+            }
+        }
+    }
+
+    /// The (lower-case) TX key a `setvar` names; literal keys are borrowed from the rule.
+    fn tx_key<'r>(&self, k: &'r Macro, head: &Rule) -> Cow<'r, str> {
+        match k.literal_ref().and_then(|l| std::str::from_utf8(l).ok()) {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(String::from_utf8_lossy(&self.expand(k, head)).to_ascii_lowercase()),
+        }
+    }
+
+    /// Sets a TX variable, reusing the existing key and buffer when present.
+    fn tx_set(&mut self, key: Cow<'_, str>, val: &[u8]) {
+        match self.tx.get_mut(key.as_ref()) {
+            Some(slot) => {
+                slot.clear();
+                slot.extend_from_slice(val);
+            }
+            None => {
+                self.tx.insert(key.into_owned(), val.to_vec());
             }
         }
     }
@@ -826,7 +941,7 @@ impl Transaction {
             Var::RequestBodyLength => b(self.req_body_len.to_string().as_bytes()),
             Var::QueryString => Cow::Borrowed(&self.query),
             Var::RemoteAddr => Cow::Borrowed(&self.remote_addr),
-            Var::UniqueId => Cow::Borrowed(&self.unique_id),
+            Var::UniqueId => Cow::Owned(format!("{:x}{:08x}", self.unique_id.0, self.unique_id.1).into_bytes()),
             Var::ReqbodyProcessor => Cow::Borrowed(self.processor.map(|p| p.name()).unwrap_or("").as_bytes()),
             Var::ReqbodyError => Cow::Borrowed(if self.reqbody_error { b"1" } else { b"0" }),
             Var::ReqbodyErrorMsg => Cow::Borrowed(&self.reqbody_error_msg),
@@ -863,16 +978,30 @@ impl Transaction {
         }
     }
 
-    fn collect<'a>(&'a self, t: &Target, rule: &Rule, extra: &[(Var, &KeySel)], out: &mut Vec<Val<'a>>) {
-        let start = out.len();
+    /// Calls `out` for every value target `t` selects (or once with the count for `&VAR`).
+    fn visit<'a>(&'a self, t: &Target, exclusions: &[Exclusion], extra: &[(Var, &KeySel)], out: &mut dyn FnMut(Val<'a>)) {
+        if t.count {
+            let mut n = 0usize;
+            self.visit_values(t, exclusions, extra, &mut |_| n += 1);
+            const DIGITS: &[u8; 10] = b"0123456789";
+            let value = match DIGITS.get(n..n + 1) {
+                Some(d) if n < 10 => Cow::Borrowed(d),
+                _ => Cow::Owned(n.to_string().into_bytes()),
+            };
+            out(Val { var: t.var, key: b"", value });
+        } else {
+            self.visit_values(t, exclusions, extra, out);
+        }
+    }
+
+    fn visit_values<'a>(&'a self, t: &Target, exclusions: &[Exclusion], extra: &[(Var, &KeySel)], out: &mut dyn FnMut(Val<'a>)) {
         let excluded = |var: Var, key: &[u8]| -> bool {
-            rule.targets.exclusions.iter().any(|e| e.var == var && e.key.matches(key))
-                || extra.iter().any(|(v, k)| *v == var && k.matches(key))
+            exclusions.iter().any(|e| e.var == var && e.key.matches(key)) || extra.iter().any(|(v, k)| *v == var && k.matches(key))
         };
-        let pairs = |var: Var, list: &'a Pairs, names: bool, out: &mut Vec<Val<'a>>| {
+        let pairs = |var: Var, list: &'a [(Vec<u8>, Vec<u8>)], names: bool, out: &mut dyn FnMut(Val<'a>)| {
             for (k, v) in list {
                 if t.key.matches(k) && !excluded(var, k) {
-                    out.push(Val { var, key: k, value: Cow::Borrowed(if names { k } else { v }) });
+                    out(Val { var, key: k, value: Cow::Borrowed(if names { k } else { v }) });
                 }
             }
         };
@@ -899,21 +1028,23 @@ impl Transaction {
             Var::MultipartPartHeaders => pairs(Var::MultipartPartHeaders, &self.part_headers, false, out),
             Var::ResponseHeaders => pairs(Var::ResponseHeaders, &self.resp_headers, false, out),
             Var::ResponseHeadersNames => pairs(Var::ResponseHeadersNames, &self.resp_headers, true, out),
-            Var::MatchedVars => pairs(Var::MatchedVars, &self.matched_vars, false, out),
-            Var::MatchedVarsNames => pairs(Var::MatchedVarsNames, &self.matched_vars, true, out),
+            Var::MatchedVars => pairs(Var::MatchedVars, &self.matched_vars[..self.n_matched.min(self.matched_vars.len())], false, out),
+            Var::MatchedVarsNames => {
+                pairs(Var::MatchedVarsNames, &self.matched_vars[..self.n_matched.min(self.matched_vars.len())], true, out)
+            }
             Var::Tx => {
                 if let KeySel::Exact(k) = &t.key {
                     if let Ok(ks) = std::str::from_utf8(k) {
                         if let Some((key, v)) = self.tx.get_key_value(ks) {
                             if !excluded(Var::Tx, key.as_bytes()) {
-                                out.push(Val { var: Var::Tx, key: key.as_bytes(), value: Cow::Borrowed(v) });
+                                out(Val { var: Var::Tx, key: key.as_bytes(), value: Cow::Borrowed(v) });
                             }
                         }
                     }
                 } else {
                     for (k, v) in &self.tx {
                         if t.key.matches(k.as_bytes()) && !excluded(Var::Tx, k.as_bytes()) {
-                            out.push(Val { var: Var::Tx, key: k.as_bytes(), value: Cow::Borrowed(v) });
+                            out(Val { var: Var::Tx, key: k.as_bytes(), value: Cow::Borrowed(v) });
                         }
                     }
                 }
@@ -922,22 +1053,17 @@ impl Transaction {
                 let attrs = matches!(&t.key, KeySel::Exact(k) if k.as_slice() == b"//@*");
                 if attrs {
                     for a in &self.xml_attrs {
-                        out.push(Val { var: Var::Xml, key: b"//@*", value: Cow::Borrowed(a) });
+                        out(Val { var: Var::Xml, key: b"//@*", value: Cow::Borrowed(a) });
                     }
                 } else if let Some(x) = &self.xml_text {
-                    out.push(Val { var: Var::Xml, key: b"/*", value: Cow::Borrowed(x) });
+                    out(Val { var: Var::Xml, key: b"/*", value: Cow::Borrowed(x) });
                 }
             }
             v => {
                 if !excluded(v, b"") && (!t.count || self.scalar_present(v)) {
-                    out.push(Val { var: v, key: b"", value: self.scalar(v) });
+                    out(Val { var: v, key: b"", value: self.scalar(v) });
                 }
             }
-        }
-        if t.count {
-            let n = out.len() - start;
-            out.truncate(start);
-            out.push(Val { var: t.var, key: b"", value: Cow::Owned(n.to_string().into_bytes()) });
         }
     }
 
@@ -955,31 +1081,13 @@ impl Transaction {
             return;
         }
         let t = Target { var, key: KeySel::Exact(key.as_bytes().to_vec()), count: false };
-        let mut vals = Vec::new();
-        let dummy = Rule {
-            id: 0,
-            phase: 0,
-            targets: Default::default(),
-            operator: crate::operators::Operator {
-                op: crate::operators::Op::NoMatch,
-                negated: false,
-                name: String::new(),
-                arg_text: String::new(),
-            },
-            transforms: Vec::new(),
-            actions: Default::default(),
-            disruptive: Disruptive::Pass,
-            log: false,
-            chained: None,
-            loc: crate::error::Loc { file: std::sync::Arc::from(""), line: 0 },
-            is_action: true,
-            chain_id: u32::MAX,
-            pf_bit: None,
-        };
-        self.collect(&t, &dummy, &[], &mut vals);
-        if let Some(v) = vals.first() {
-            out.extend_from_slice(&v.value);
-        }
+        let mut first = true;
+        self.visit(&t, &[], &[], &mut |v| {
+            if first {
+                out.extend_from_slice(&v.value);
+                first = false;
+            }
+        });
     }
 
     fn expand(&self, m: &Macro, rule: &Rule) -> Vec<u8> {

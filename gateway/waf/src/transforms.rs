@@ -109,6 +109,55 @@ impl Transform {
         })
     }
 
+    /// Applies the transformation, or returns `None` when the output would equal
+    /// the input (checked with a cheap scan, so unchanged values are not copied).
+    pub fn apply_changed(self, v: &[u8]) -> Option<Vec<u8>> {
+        if self.is_identity_on(v) {
+            None
+        } else {
+            Some(self.apply(v))
+        }
+    }
+
+    /// Conservative test: `true` only when `apply(v) == v` is certain.
+    pub fn is_identity_on(self, v: &[u8]) -> bool {
+        use Transform::*;
+        match self {
+            Lowercase => !v.iter().any(u8::is_ascii_uppercase),
+            Uppercase => !v.iter().any(u8::is_ascii_lowercase),
+            UrlDecode | UrlDecodeUni => memchr::memchr2(b'%', b'+', v).is_none(),
+            HtmlEntityDecode => memchr::memchr(b'&', v).is_none(),
+            JsDecode | CssDecode | EscapeSeqDecode => memchr::memchr(b'\\', v).is_none(),
+            CmdLine => !v.iter().any(|c| {
+                c.is_ascii_uppercase()
+                    || matches!(c, b'"' | b'\'' | b'\\' | b'^' | b' ' | b',' | b';' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c)
+            }),
+            CompressWhitespace => {
+                let mut prev_space = false;
+                for &c in v {
+                    let sp = is_space(c);
+                    if sp && (c != b' ' || prev_space) {
+                        return false;
+                    }
+                    prev_space = sp;
+                }
+                true
+            }
+            RemoveWhitespace => !v.iter().any(|c| is_space(*c)),
+            RemoveNulls | ReplaceNulls => memchr::memchr(0, v).is_none(),
+            ReplaceComments => memchr::memmem::find(v, b"/*").is_none(),
+            RemoveComments => memchr::memchr(b'#', v).is_none() && !has_any(v, &[b"/*", b"--", b"<!--"]),
+            RemoveCommentsChar => memchr::memchr(b'#', v).is_none() && !has_any(v, &[b"/*", b"*/", b"--"]),
+            NormalizePath => path_is_normal(v, false),
+            NormalizePathWin => path_is_normal(v, true),
+            Utf8ToUnicode => v.is_ascii(),
+            Trim => v.first().is_none_or(|c| !is_space(*c)) && v.last().is_none_or(|c| !is_space(*c)),
+            TrimLeft => v.first().is_none_or(|c| !is_space(*c)),
+            TrimRight => v.last().is_none_or(|c| !is_space(*c)),
+            HexEncode | HexDecode | Base64Decode | Base64DecodeExt | Base64Encode | Length | Sha1 | UrlEncode => false,
+        }
+    }
+
     /// Applies the transformation.
     pub fn apply(self, v: &[u8]) -> Vec<u8> {
         use Transform::*;
@@ -145,6 +194,27 @@ impl Transform {
             UrlEncode => url_encode(v),
         }
     }
+}
+
+fn has_any(v: &[u8], needles: &[&[u8]]) -> bool {
+    needles.iter().any(|n| memchr::memmem::find(v, n).is_some())
+}
+
+/// Whether `normalize_path` leaves `v` as it is: no empty (except leading/trailing),
+/// `.` or `..` segments, and no backslash for the Windows variant.
+fn path_is_normal(v: &[u8], win: bool) -> bool {
+    if win && memchr::memchr(b'\\', v).is_some() {
+        return false;
+    }
+    if v.is_empty() {
+        return true;
+    }
+    let n = v.split(|c| *c == b'/').count();
+    v.split(|c| *c == b'/').enumerate().all(|(i, s)| match s {
+        b"." | b".." => false,
+        b"" => i == 0 || i + 1 == n,
+        _ => true,
+    })
 }
 
 fn is_space(c: u8) -> bool {
@@ -666,6 +736,69 @@ mod tests {
         assert_eq!(t(HexEncode, "AB"), "4142");
         assert_eq!(t(Length, "abc"), "3");
         assert_eq!(t(Utf8ToUnicode, "a张"), "a%u5f20");
+    }
+
+    /// Every value the identity check accepts must come out of `apply` unchanged.
+    #[test]
+    fn identity_check_is_sound() {
+        let all = [
+            Lowercase,
+            Uppercase,
+            UrlDecode,
+            UrlDecodeUni,
+            HtmlEntityDecode,
+            JsDecode,
+            CssDecode,
+            CmdLine,
+            CompressWhitespace,
+            RemoveWhitespace,
+            RemoveNulls,
+            ReplaceNulls,
+            ReplaceComments,
+            RemoveCommentsChar,
+            RemoveComments,
+            EscapeSeqDecode,
+            HexEncode,
+            HexDecode,
+            Base64Decode,
+            Base64DecodeExt,
+            Base64Encode,
+            Length,
+            Sha1,
+            NormalizePath,
+            NormalizePathWin,
+            Utf8ToUnicode,
+            Trim,
+            TrimLeft,
+            TrimRight,
+            UrlEncode,
+        ];
+        let alphabet: &[u8] = b"aZ09 /.\\%+&#;-*<!>'\"^,\t\n\x00\xa0\xe5uxX=_";
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut accepted = 0;
+        for len in 0..12 {
+            for _ in 0..400 {
+                let v: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        alphabet[(seed % alphabet.len() as u64) as usize]
+                    })
+                    .collect();
+                for tr in all {
+                    if tr.is_identity_on(&v) {
+                        accepted += 1;
+                        assert_eq!(tr.apply(&v), v, "{tr:?} on {:?}", String::from_utf8_lossy(&v));
+                    }
+                    assert_eq!(tr.apply_changed(&v).unwrap_or_else(|| v.clone()), tr.apply(&v));
+                }
+            }
+        }
+        assert!(accepted > 10_000, "the check should accept common values ({accepted})");
+        assert!(NormalizePath.is_identity_on(b"/apply/status"));
+        assert!(!NormalizePath.is_identity_on(b"/a/../b"));
+        assert!(UrlDecodeUni.is_identity_on(b"A2024-00017"));
     }
 
     #[test]

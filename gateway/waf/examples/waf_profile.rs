@@ -1,0 +1,94 @@
+//! Runs one request through the engine N times, for instruction-count profiling:
+//!
+//! ```sh
+//! cargo build --release -p govgate-waf --example waf_profile
+//! valgrind --tool=callgrind --toggle-collect='*waf_profile*inspect_n*' \
+//!     target/release/examples/waf_profile get 1 200
+//! ```
+//!
+//! Arguments: request (`get`, `post`, `sqli`), paranoia level, iterations.
+//! Only `inspect_n` is measured (loading CRS is excluded by `--toggle-collect`).
+
+use govgate_waf::{Engine, EngineConfig, Mode};
+use std::path::{Path, PathBuf};
+
+fn crs_dir() -> PathBuf {
+    std::env::var("GOVGATE_CRS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/crs"))
+}
+
+struct Req {
+    method: &'static str,
+    uri: &'static str,
+    headers: Vec<(&'static str, String)>,
+    body: &'static [u8],
+}
+
+fn request(kind: &str) -> Req {
+    let mut h = vec![
+        ("Host", "services.gov.example".to_string()),
+        (
+            "User-Agent",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36".to_string(),
+        ),
+        ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8".to_string()),
+        ("Accept-Language", "zh-CN,zh;q=0.9,en;q=0.8".to_string()),
+        ("Accept-Encoding", "gzip, deflate, br".to_string()),
+        ("Cookie", "session=8f3a9c0d2b7e4f61a5c3; lang=zh-CN".to_string()),
+        ("Referer", "https://services.gov.example/apply/start".to_string()),
+    ];
+    let (method, uri, body): (&str, &str, &'static [u8]) = match kind {
+        "post" => ("POST", "/apply/submit", "name=张三&city=杭州&id_type=passport&phone=13800138000&comment=预约办理".as_bytes()),
+        "sqli" => ("GET", "/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--%20", b""),
+        _ => ("GET", "/apply/status?ref=A2024-00017&lang=zh", b""),
+    };
+    if !body.is_empty() {
+        h.push(("Content-Type", "application/x-www-form-urlencoded; charset=utf-8".to_string()));
+        h.push(("Content-Length", body.len().to_string()));
+    }
+    Req { method, uri, headers: h, body }
+}
+
+#[inline(never)]
+fn inspect_n(engine: &Engine, r: &Req, n: usize) -> usize {
+    let mut blocked = 0;
+    for _ in 0..n {
+        let mut tx = engine.transaction();
+        let mut iv = tx.request_headers(r.method, r.uri.as_bytes(), "HTTP/1.1", &r.headers, "198.51.100.7");
+        if iv.is_none() {
+            iv = tx.request_body(r.body);
+        }
+        blocked += usize::from(iv.is_some());
+        std::hint::black_box(&tx);
+    }
+    blocked
+}
+
+#[inline(never)]
+fn warm_up(engine: &Engine, r: &Req) -> bool {
+    let mut tx = engine.transaction();
+    tx.request_headers(r.method, r.uri.as_bytes(), "HTTP/1.1", &r.headers, "198.51.100.7").is_some() || tx.request_body(r.body).is_some()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let kind = args.get(1).map(String::as_str).unwrap_or("get");
+    let pl: u8 = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(1);
+    let n: usize = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(100);
+    let cfg = EngineConfig { paranoia: pl, mode: Mode::On, ..Default::default() };
+    let engine = match Engine::from_crs_dir(&crs_dir(), &cfg) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("load: {e}");
+            std::process::exit(1);
+        }
+    };
+    let r = request(kind);
+    // Warm up outside the measured function (regex caches are created on first use).
+    let _ = std::hint::black_box(warm_up(&engine, &r));
+    let t = std::time::Instant::now();
+    let blocked = inspect_n(&engine, &r, n);
+    let el = t.elapsed();
+    println!("{kind} PL{pl}: {n} requests, {blocked} blocked, {:.1} µs/request (mean)", el.as_secs_f64() * 1e6 / n as f64);
+}

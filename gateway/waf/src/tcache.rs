@@ -1,0 +1,215 @@
+//! Transformation chains and their per-transaction memo.
+//!
+//! At load time every distinct `t:` chain is interned into a prefix tree
+//! ([`ChainTable`]): a chain is a node whose parent is the chain without its
+//! last step, so `t:urlDecodeUni,t:lowercase` reuses the result of
+//! `t:urlDecodeUni`. On the request path [`TCache`] memoizes, per
+//! (value, chain node), the transformed value and its prefilter scan. A step
+//! that leaves a value unchanged (checked by [`Transform::is_identity_on`])
+//! shares its parent's slot, so clean values are neither copied nor rescanned.
+
+use crate::fxhash::FxHashMap;
+use crate::prefilter::Prefilter;
+use crate::transforms::Transform;
+
+/// Interned transformation chains (node 0 is the empty chain).
+#[derive(Debug, Clone)]
+pub struct ChainTable {
+    /// `(parent, step)` per node; entry 0 is a placeholder for the root.
+    nodes: Vec<(u32, Transform)>,
+    index: FxHashMap<(u32, Transform), u32>,
+}
+
+impl Default for ChainTable {
+    fn default() -> Self {
+        ChainTable { nodes: vec![(0, Transform::Lowercase)], index: FxHashMap::default() }
+    }
+}
+
+impl ChainTable {
+    /// Interns `chain`, returning its node id (0 for the empty chain).
+    pub fn intern(&mut self, chain: &[Transform]) -> u32 {
+        let mut node = 0u32;
+        for &t in chain {
+            node = match self.index.get(&(node, t)) {
+                Some(n) => *n,
+                None => {
+                    let n = self.nodes.len() as u32;
+                    self.nodes.push((node, t));
+                    self.index.insert((node, t), n);
+                    n
+                }
+            };
+        }
+        node
+    }
+
+    /// Number of interned nodes (including the root).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether only the empty chain exists.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.len() <= 1
+    }
+
+    fn step(&self, node: u32) -> Option<(u32, Transform)> {
+        if node == 0 {
+            return None;
+        }
+        self.nodes.get(node as usize).copied()
+    }
+}
+
+/// One memoized result.
+#[derive(Debug)]
+struct Slot {
+    /// Transformed value; `None` means "the raw value itself".
+    val: Option<Vec<u8>>,
+    /// Prefilter scan of the value, computed on first use.
+    bits: Option<Box<[u64]>>,
+}
+
+/// Per-transaction memo of transformation results, keyed by the raw value's
+/// address and length (values live in the transaction and do not change within
+/// a phase) and the chain node. Cleared at every phase start.
+#[derive(Debug, Default)]
+pub struct TCache {
+    map: FxHashMap<(usize, usize, u32), u32>,
+    slots: Vec<Slot>,
+    /// Per prefilter group: the union of its values' scans (see `Rule::pf_group`).
+    groups: Vec<Option<Box<[u64]>>>,
+}
+
+/// Whether `bit` is set in a scan bitset (missing words count as set, to stay safe).
+pub fn bit_set(bits: &[u64], bit: u32) -> bool {
+    bits.get(bit as usize / 64).is_none_or(|w| w & (1 << (bit % 64)) != 0)
+}
+
+impl TCache {
+    /// Forgets everything (at phase start, when values may be replaced).
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.slots.clear();
+        self.groups.clear();
+    }
+
+    /// Forgets the group unions only (values of the next phase may differ).
+    pub fn clear_groups(&mut self) {
+        self.groups.clear();
+    }
+
+    /// The memoized scan union of a prefilter group, if computed in this phase.
+    pub fn group(&self, g: u32) -> Option<&[u64]> {
+        self.groups.get(g as usize).and_then(|u| u.as_deref())
+    }
+
+    /// Stores a group's scan union.
+    pub fn set_group(&mut self, g: u32, union: Box<[u64]>) {
+        let i = g as usize;
+        if self.groups.len() <= i {
+            self.groups.resize(i + 1, None);
+        }
+        self.groups[i] = Some(union);
+    }
+
+    /// ORs the prefilter scan of a slot's value into `union`.
+    pub fn or_scan_into(&mut self, slot: u32, raw: &[u8], pf: &Prefilter, union: &mut [u64]) {
+        if let Some(bits) = self.scan(slot, raw, pf) {
+            for (u, w) in union.iter_mut().zip(bits.iter()) {
+                *u |= *w;
+            }
+        } else {
+            union.fill(u64::MAX);
+        }
+    }
+
+    fn scan(&mut self, slot: u32, raw: &[u8], pf: &Prefilter) -> Option<&[u64]> {
+        let s = self.slots.get_mut(slot as usize)?;
+        if s.bits.is_none() {
+            s.bits = Some(pf.scan(s.val.as_deref().unwrap_or(raw)).into_boxed_slice());
+        }
+        s.bits.as_deref()
+    }
+
+    /// The slot holding `raw` transformed by chain `node`, computing it (and its
+    /// prefixes) if needed.
+    pub fn slot(&mut self, chains: &ChainTable, raw: &[u8], node: u32) -> u32 {
+        if self.map.capacity() == 0 {
+            // A CRS request memoizes a few hundred (value, chain) pairs per phase.
+            self.map.reserve(512);
+            self.slots.reserve(128);
+        }
+        let key = (raw.as_ptr() as usize, raw.len(), node);
+        if let Some(s) = self.map.get(&key) {
+            return *s;
+        }
+        let s = match chains.step(node) {
+            None => self.push(None),
+            Some((parent, tr)) => {
+                let ps = self.slot(chains, raw, parent);
+                match tr.apply_changed(self.value(ps, raw)) {
+                    None => ps,
+                    Some(v) => self.push(Some(v)),
+                }
+            }
+        };
+        self.map.insert(key, s);
+        s
+    }
+
+    fn push(&mut self, val: Option<Vec<u8>>) -> u32 {
+        self.slots.push(Slot { val, bits: None });
+        (self.slots.len() - 1) as u32
+    }
+
+    /// The value of a slot (`raw` for untransformed slots).
+    pub fn value<'a>(&'a self, slot: u32, raw: &'a [u8]) -> &'a [u8] {
+        self.slots.get(slot as usize).and_then(|s| s.val.as_deref()).unwrap_or(raw)
+    }
+
+    /// Whether the prefilter saw one of rule `bit`'s literals in the slot's value.
+    pub fn has_literal(&mut self, slot: u32, raw: &[u8], pf: &Prefilter, bit: u32) -> bool {
+        self.scan(slot, raw, pf).is_none_or(|bits| bit_set(bits, bit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Transform::*;
+
+    #[test]
+    fn chains_share_prefixes() {
+        let mut t = ChainTable::default();
+        let a = t.intern(&[UrlDecodeUni]);
+        let b = t.intern(&[UrlDecodeUni, Lowercase]);
+        assert_eq!(t.intern(&[UrlDecodeUni]), a);
+        assert_eq!(t.step(b), Some((a, Lowercase)));
+        assert_eq!(t.intern(&[]), 0);
+        assert_eq!(t.len(), 3);
+    }
+
+    #[test]
+    fn memo_matches_direct_application() {
+        let mut t = ChainTable::default();
+        let chain = [UrlDecodeUni, HtmlEntityDecode, Lowercase, CompressWhitespace];
+        let n = t.intern(&chain);
+        let short = t.intern(&chain[..2]);
+        let mut c = TCache::default();
+        for raw in [&b"plain"[..], b"A%20B&lt;C  D", b""] {
+            let mut want = raw.to_vec();
+            for tr in chain {
+                want = tr.apply(&want);
+            }
+            let s = c.slot(&t, raw, n);
+            assert_eq!(c.value(s, raw), want.as_slice());
+            // Asking again hits the memo; a clean value shares the raw slot.
+            assert_eq!(c.slot(&t, raw, n), s);
+            if raw == b"plain" {
+                assert_eq!(c.slot(&t, raw, short), c.slot(&t, raw, 0));
+            }
+        }
+    }
+}
