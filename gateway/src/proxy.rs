@@ -3,6 +3,7 @@
 
 use crate::access_log::{self, AccessRecord};
 use crate::admission::{self, Admission, ListenerInfo, Refusal};
+use crate::attack_log::AttackEvent;
 use crate::body_prefetch::{self, Prefetched};
 use crate::certs_api::CertsApi;
 use crate::error_page;
@@ -270,6 +271,18 @@ impl Gateway {
             ctx.rate_limited = true;
             let app = r.app.map(|i| ctx.state.apps[i].name.as_str()).unwrap_or("-");
             self.shared.metrics.rate_limited.with_label_values(&[app, d.scope.as_str()]).inc();
+            let req = session.req_header();
+            let uri = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let kind = crate::attack_log::Kind::RateLimit;
+            self.shared.attacks.record(&AttackEvent::refusal(
+                kind,
+                &ctx.request_id,
+                ctx.client_ip,
+                app,
+                req.method.as_str(),
+                uri,
+                r.status,
+            ));
             extra.push(("retry-after", d.retry_after_secs().to_string()));
             extra.push(("ratelimit-policy", d.policy_header()));
             extra.push(("ratelimit", d.limit_header()));
