@@ -45,6 +45,9 @@ impl ServeHttp for AdminApp {
             "/metrics" => {
                 let state = self.shared.state.load();
                 self.shared.metrics.tracked_clients.set(state.rate_limits.tracked_clients() as i64);
+                if let Some(events) = &self.shared.events {
+                    self.shared.metrics.observe_event_queue(&events.queue);
+                }
                 respond(200, "text/plain; version=0.0.4", self.shared.metrics.render())
             }
             "/healthz" => respond(200, "text/plain", b"ok\n".to_vec()),

@@ -28,6 +28,7 @@ pub mod certs_cli;
 pub mod client_ip;
 pub mod demo;
 pub mod error_page;
+pub mod events;
 pub mod framing;
 pub mod headers;
 pub mod idp_service;

@@ -114,6 +114,8 @@ pub struct Shared {
     pub in_flight: AtomicUsize,
     /// Set on SIGTERM: connections are closed after their current request.
     pub draining: AtomicBool,
+    /// The event store (attack events, bans), when it is open.
+    pub events: Option<Arc<crate::events::service::EventService>>,
 }
 
 impl Shared {
@@ -126,6 +128,7 @@ impl Shared {
             config_path,
             in_flight: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
+            events: None,
         }
     }
 
