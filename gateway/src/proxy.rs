@@ -263,6 +263,18 @@ impl Gateway {
         }
     }
 
+    /// The client address is banned: 403 with the incident id, and a `ban` event.
+    async fn refuse_banned(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        ctx.refused = Some("banned");
+        self.shared.metrics.refused.with_label_values(&["banned"]).inc();
+        let req = session.req_header();
+        let uri = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let kind = crate::attack_log::Kind::Ban;
+        self.shared.attacks.record(&AttackEvent::refusal(kind, &ctx.request_id, ctx.client_ip, "-", req.method.as_str(), uri, 403));
+        self.respond(session, ctx, 403, Vec::new(), true).await?;
+        Ok(true)
+    }
+
     async fn refuse(&self, session: &mut Session, ctx: &mut RequestCtx, r: Refusal) -> Result<bool> {
         ctx.refused = Some(r.reason);
         ctx.app = r.app;
@@ -359,6 +371,9 @@ impl ProxyHttp for Gateway {
         ctx.client_ip = Some(client_ip);
 
         ctx._in_flight = Some(InFlight::enter(&self.shared));
+        if self.shared.events.as_ref().is_some_and(|e| e.bans.contains(client_ip)) {
+            return self.refuse_banned(session, ctx).await;
+        }
         let limits = &state.policy.limits;
         if self.shared.draining.load(std::sync::atomic::Ordering::Acquire) {
             session.set_keepalive(None);
