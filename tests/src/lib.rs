@@ -2,6 +2,8 @@
 //! with a policy written for the test, and real upstream HTTP servers that record exactly
 //! what reached them (parsed requests and the raw bytes).
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
