@@ -252,6 +252,8 @@ Try:
   curl -si "http://shebao.localhost:{http}/apply?id=1'%20OR%20'1'='1" | head -1          # 403 from the WAF (CRS)
   curl -s "http://tax.localhost:{http}/?q=<script>alert(1)</script>" >/dev/null          # passes: tax is detect-only
   tail -n 2 {events}                                                                         # the attack events
+  govgate logs query --config CONFIG --kind waf                                              # … from the event store
+  http://{admin}/console   security console (set [admin] password_argon2: govgate admin-password)
   curl --cacert {ca} https://shebao.localhost:{https}/
 
 {idp}

@@ -136,7 +136,7 @@ function barChart(svg, items, label, horizontal) {
   svg.replaceChildren();
   const W = Number(svg.viewBox.baseVal.width), H = Number(svg.viewBox.baseVal.height);
   if (!items.length) { svg.appendChild(svgEl("text", { x: 8, y: 20 }, t("none"))); return; }
-  const max = Math.max(...items.map((i) => i.count));
+  const max = Math.max(1, ...items.map((i) => i.count));
   if (horizontal) {
     const rowH = Math.min(28, (H - 4) / items.length);
     items.forEach((it, i) => {
@@ -160,13 +160,24 @@ function barChart(svg, items, label, horizontal) {
   }
 }
 
+// Every hour from the first with events (at most two weeks back, at least a day) to now,
+// with zero where nothing happened.
+function hourly(perHour) {
+  const now = Math.floor(Date.now() / 3600000) * 3600;
+  const counts = new Map(perHour.map((h) => [h.key, h.count]));
+  const first = Math.max(now - 14 * 24 * 3600, Math.min(now - 23 * 3600, ...perHour.map((h) => h.key)));
+  const out = [];
+  for (let h = first; h <= now; h += 3600) out.push({ key: h, count: counts.get(h) || 0 });
+  return out;
+}
+
 async function loadCharts() {
   const p = filterQuery();
   p.set("top", 5);
   const r = await api("GET", "/api/aggregates?" + p);
   if (r.status !== 200) return;
   const hour = (it) => new Date(it.key * 1000).toISOString().slice(5, 13).replace("T", " ") + "h";
-  barChart($("chart-hours"), r.data.per_hour, hour, false);
+  barChart($("chart-hours"), hourly(r.data.per_hour), hour, false);
   barChart($("chart-ips"), r.data.top_ips, (it) => it.key, true);
   barChart($("chart-rules"), r.data.top_rules, (it) => `${it.rule} ${it.message}`, true);
 }
