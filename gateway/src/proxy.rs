@@ -227,6 +227,10 @@ impl Gateway {
     async fn serve_certs_api(&self, session: &mut Session, ctx: &mut RequestCtx, api: &CertsApi, has_body: bool) -> Result<()> {
         let (status, mut body, extra) = if !api.authorized(&session.req_header().headers) {
             ctx.refused = Some("unauthorized");
+            let req = session.req_header();
+            let (app, uri) = (ctx.app.map(|i| ctx.state.apps[i].name.as_str()).unwrap_or("-"), req.uri.path());
+            let kind = crate::attack_log::Kind::AuthFailure;
+            self.shared.attacks.record(&AttackEvent::refusal(kind, &ctx.request_id, ctx.client_ip, app, req.method.as_str(), uri, 401));
             let body = serde_json::json!({ "error": "unauthorized", "message": "send an API key: Authorization: Bearer KEY" });
             (401, body, Some(("www-authenticate", "Bearer realm=\"govgate\"")))
         } else {

@@ -338,3 +338,43 @@ async fn a_false_positive_answers_with_the_exclusion_that_stops_it() {
     let page = get(&gw, &token, &format!("/api/events/{incident}")).await;
     assert_eq!(page["events"][0]["false_positive"], true, "{page}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_tail_prints_events_as_they_arrive() {
+    let up = Upstream::start("up").await;
+    let gw = Gateway::start(&policy(&up, ""));
+    let mut tail = Command::new(binary())
+        .args(["logs", "tail", "--json", "--kind", "waf", "--config"])
+        .arg(&gw.config)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = tail.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut incidents = Vec::new();
+    for i in 0..3 {
+        let (status, id) = attack(&gw, &format!("203.0.113.{i}"), SQLI).await;
+        assert_eq!(status, 403);
+        incidents.push(id);
+    }
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.len() < 3 && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            let e: Value = serde_json::from_str(&line).unwrap();
+            seen.push(e["incident_id"].as_str().unwrap().to_string());
+        }
+    }
+    let _ = tail.kill();
+    let _ = tail.wait();
+    assert_eq!(seen, incidents, "each event once, in order");
+}
