@@ -140,7 +140,8 @@ impl Shared {
         if policy.listeners != current.policy.listeners {
             needs_restart.push("listeners");
         }
-        if policy.admin != current.policy.admin {
+        // The console password and session length are read at each login.
+        if policy.admin.address != current.policy.admin.address {
             needs_restart.push("admin");
         }
         if policy.server != current.policy.server {
@@ -148,6 +149,9 @@ impl Shared {
         }
         if policy.tls != current.policy.tls {
             needs_restart.push("tls");
+        }
+        if policy.attack_log != current.policy.attack_log {
+            needs_restart.push("attack_log");
         }
         if policy.idp.issuer != current.policy.idp.issuer {
             needs_restart.push("idp");
