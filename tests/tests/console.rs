@@ -164,6 +164,7 @@ async fn a_flood_keeps_the_event_queue_bounded_while_normal_traffic_is_served() 
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    eprintln!("flood: {refused} refused with an event, {stored} stored, {dropped} dropped; normal traffic: {served}/40 served");
     assert!(dropped > 0, "a queue of 1 took {refused} events without dropping any");
     assert_eq!(stored + dropped, refused, "every refusal was either stored or counted as dropped");
     let token = login(&gw).await;
