@@ -273,8 +273,11 @@ impl Gateway {
         self.shared.metrics.refused.with_label_values(&["banned"]).inc();
         let req = session.req_header();
         let uri = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let host = admission::request_host(req).unwrap_or("");
+        ctx.app = ctx.state.router.route(host, req.uri.path());
+        let app = ctx.app.map(|i| ctx.state.apps[i].name.as_str()).unwrap_or("-");
         let kind = crate::attack_log::Kind::Ban;
-        self.shared.attacks.record(&AttackEvent::refusal(kind, &ctx.request_id, ctx.client_ip, "-", req.method.as_str(), uri, 403));
+        self.shared.attacks.record(&AttackEvent::refusal(kind, &ctx.request_id, ctx.client_ip, app, req.method.as_str(), uri, 403));
         self.respond(session, ctx, 403, Vec::new(), true).await?;
         Ok(true)
     }

@@ -297,7 +297,8 @@ async fn a_ban_refuses_the_next_request_on_every_instance_within_a_second() {
     }
     let page = events_until(&gw, &token, "kind=ban", |p| p["total"].as_u64() >= Some(2)).await;
     assert!(page["total"].as_u64() >= Some(2), "{page}");
-    assert!(page["events"].as_array().unwrap().iter().any(|e| e["incident_id"] == incident.as_str()));
+    let event = page["events"].as_array().unwrap().iter().find(|e| e["incident_id"] == incident.as_str()).cloned();
+    assert_eq!(event.expect("the refusal is a ban event")["app"], "shebao", "{page}");
     let bans = get(&gw, &token, "/api/bans").await;
     assert_eq!(bans["bans"][0]["network"], "203.0.113.0/24");
     // Unban: served again.
