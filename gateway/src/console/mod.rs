@@ -293,3 +293,27 @@ impl Console {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every API route is in the OpenAPI document.
+    #[test]
+    fn the_openapi_document_lists_every_route() {
+        let doc = include_str!("../../../docs/api/admin.openapi.yaml");
+        for path in [
+            "/api/login:",
+            "/api/logout:",
+            "/api/session:",
+            "/api/events:",
+            "/api/events/{incident_id}:",
+            "/api/events/{incident_id}/false-positive:",
+            "/api/aggregates:",
+            "/api/bans:",
+        ] {
+            assert!(doc.contains(&format!("  {path}\n")), "{path} is not documented");
+        }
+        for method in ["    get:", "    post:", "    delete:"] {
+            assert!(doc.contains(method));
+        }
+    }
+}
