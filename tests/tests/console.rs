@@ -380,3 +380,25 @@ async fn logs_tail_prints_events_as_they_arrive() {
     let _ = tail.wait();
     assert_eq!(seen, incidents, "each event once, in order");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_siem_mirror_can_go_to_stdout_instead_of_a_file() {
+    let up = Upstream::start("up").await;
+    let gw = Gateway::start(&policy(&up, "[attack_log]\nmirror = \"stdout\"\nretention = \"30d\"\n"));
+    let (status, incident) = attack(&gw, "203.0.113.5", SQLI).await;
+    assert_eq!(status, 403);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let line = loop {
+        let out = std::fs::read_to_string(gw.dir.path().join("access.log")).unwrap_or_default();
+        if let Some(l) = out.lines().find(|l| l.contains("\"schema\":2") && l.contains(&incident)) {
+            break l.to_string();
+        }
+        assert!(Instant::now() < deadline, "no event on stdout:\n{out}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let event: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!((event["kind"].as_str(), event["action"].as_str()), (Some("waf"), Some("blocked")));
+    assert!(!gw.data_dir().join("attack-events.jsonl").exists(), "no mirror file");
+    let token = login(&gw).await;
+    assert_eq!(events_until(&gw, &token, "kind=waf", |p| p["total"] == 1).await["total"], 1, "the store has it too");
+}
