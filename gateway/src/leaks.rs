@@ -3,7 +3,7 @@
 //! and, per the app's policy, recorded, masked in place, or stopped. A native govgate rule
 //! beyond CRS; its events carry rule ids 1910001–1910003.
 
-use crate::attack_log::{now_rfc3339, Action, AttackEvent, PersonalDataCounts, RuleMatch, SCHEMA_VERSION};
+use crate::attack_log::{now_rfc3339, Action, AttackEvent, Kind, PersonalDataCounts, RuleMatch, SCHEMA_VERSION};
 use bytes::Bytes;
 use govgate_identity_numbers::{Counts, Scanner};
 use govgate_policies::PersonalData;
@@ -88,9 +88,11 @@ impl LeakGuard {
         }
         Some(AttackEvent {
             schema: SCHEMA_VERSION,
+            kind: Kind::PersonalData,
             incident_id: incident_id.to_string(),
             time: now_rfc3339(),
             client_ip,
+            user: None,
             app: app.to_string(),
             method: method.to_string(),
             uri: govgate_identity_numbers::mask_for_log(uri).into_owned(),

@@ -47,6 +47,14 @@ enum Command {
     /// Make an API key for the certificate API: prints the key (give it to the caller) and its
     /// SHA-256 (put it in [certs] api_keys_sha256).
     ApiKey,
+    /// Read the console password from standard input and print its argon2id hash (put it in
+    /// [admin] password_argon2).
+    AdminPassword,
+    /// Attack events in the store of the policy's data directory.
+    Logs {
+        #[command(subcommand)]
+        command: govgate_gateway::logs_cli::LogsCommand,
+    },
     /// Electronic signatures: verify a CMS signature.
     Esign {
         #[command(subcommand)]
@@ -157,6 +165,17 @@ fn main() -> ExitCode {
             println!("key:    {key}\nsha256: {hex}");
             ExitCode::SUCCESS
         }
+        Command::AdminPassword => match govgate_gateway::logs_cli::admin_password(std::io::stdin().lock()) {
+            Ok(hash) => {
+                println!("{hash}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("govgate: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Logs { command } => govgate_gateway::logs_cli::run(command),
         command @ (Command::Cert { .. } | Command::Esign { .. }) => match certificates(command) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
@@ -235,6 +254,8 @@ Try:
   curl -si "http://shebao.localhost:{http}/apply?id=1'%20OR%20'1'='1" | head -1          # 403 from the WAF (CRS)
   curl -s "http://tax.localhost:{http}/?q=<script>alert(1)</script>" >/dev/null          # passes: tax is detect-only
   tail -n 2 {events}                                                                         # the attack events
+  govgate logs query --config CONFIG --kind waf                                              # … from the event store
+  http://{admin}/console   security console (set [admin] password_argon2: govgate admin-password)
   curl --cacert {ca} https://shebao.localhost:{https}/
 
 Single sign-on at the gateway (in a browser, over HTTPS):

@@ -1,6 +1,6 @@
 //! Prometheus metrics, served on the admin listener at `/metrics`.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 /// The gateway's metrics, in their own registry (no global state).
 pub struct Metrics {
@@ -14,6 +14,10 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     pub waf_events: IntCounterVec,
     pub tracked_clients: IntGauge,
+    pub attack_events_dropped: IntCounter,
+    pub attack_events_failed: IntCounter,
+    pub attack_events_stored: IntCounter,
+    pub attack_events_queued: IntGauge,
 }
 
 impl Metrics {
@@ -41,7 +45,22 @@ impl Metrics {
         let tracked_clients =
             IntGauge::new("rate_limit_tracked_clients", "Client addresses held by rate limiters").expect("static metric definition");
         registry.register(Box::new(tracked_clients.clone())).expect("metric registered once");
+        let plain = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("static metric definition");
+            registry.register(Box::new(c.clone())).expect("metric registered once");
+            c
+        };
+        let attack_events_dropped = plain("attack_events_dropped_total", "Attack events dropped because the store's queue was full");
+        let attack_events_failed = plain("attack_events_failed_total", "Attack events lost because the store failed");
+        let attack_events_stored = plain("attack_events_stored_total", "Attack events written to the store");
+        let attack_events_queued =
+            IntGauge::new("attack_events_queued", "Attack events waiting to be stored").expect("static metric definition");
+        registry.register(Box::new(attack_events_queued.clone())).expect("metric registered once");
         Metrics {
+            attack_events_dropped,
+            attack_events_failed,
+            attack_events_stored,
+            attack_events_queued,
             registry,
             requests,
             duration,
@@ -53,6 +72,16 @@ impl Metrics {
             waf_events,
             tracked_clients,
         }
+    }
+
+    /// Copies the event queue's counters into the metrics (before rendering).
+    pub fn observe_event_queue(&self, queue: &crate::events::queue::EventQueue) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let catch_up = |c: &IntCounter, v: u64| c.inc_by(v.saturating_sub(c.get()));
+        catch_up(&self.attack_events_dropped, queue.stats.dropped.load(Relaxed));
+        catch_up(&self.attack_events_failed, queue.stats.failed.load(Relaxed));
+        catch_up(&self.attack_events_stored, queue.stats.written.load(Relaxed));
+        self.attack_events_queued.set(queue.depth() as i64);
     }
 
     /// The text exposition format.

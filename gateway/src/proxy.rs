@@ -3,6 +3,7 @@
 
 use crate::access_log::{self, AccessRecord};
 use crate::admission::{self, Admission, ListenerInfo, Refusal};
+use crate::attack_log::AttackEvent;
 use crate::body_prefetch::{self, Prefetched};
 use crate::certs_api::CertsApi;
 use crate::error_page;
@@ -278,6 +279,10 @@ impl Gateway {
     async fn serve_certs_api(&self, session: &mut Session, ctx: &mut RequestCtx, api: &CertsApi, has_body: bool) -> Result<()> {
         let (status, mut body, extra) = if !api.authorized(&session.req_header().headers) {
             ctx.refused = Some("unauthorized");
+            let req = session.req_header();
+            let (app, uri) = (ctx.app.map(|i| ctx.state.apps[i].name.as_str()).unwrap_or("-"), req.uri.path());
+            let kind = crate::attack_log::Kind::AuthFailure;
+            self.shared.attacks.record(&AttackEvent::refusal(kind, &ctx.request_id, ctx.client_ip, app, req.method.as_str(), uri, 401));
             let body = serde_json::json!({ "error": "unauthorized", "message": "send an API key: Authorization: Bearer KEY" });
             (401, body, Some(("www-authenticate", "Bearer realm=\"govgate\"")))
         } else {
@@ -314,6 +319,21 @@ impl Gateway {
         }
     }
 
+    /// The client address is banned: 403 with the incident id, and a `ban` event.
+    async fn refuse_banned(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        ctx.refused = Some("banned");
+        self.shared.metrics.refused.with_label_values(&["banned"]).inc();
+        let req = session.req_header();
+        let uri = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let host = admission::request_host(req).unwrap_or("");
+        ctx.app = ctx.state.router.route(host, req.uri.path());
+        let app = ctx.app.map(|i| ctx.state.apps[i].name.as_str()).unwrap_or("-");
+        let kind = crate::attack_log::Kind::Ban;
+        self.shared.attacks.record(&AttackEvent::refusal(kind, &ctx.request_id, ctx.client_ip, app, req.method.as_str(), uri, 403));
+        self.respond(session, ctx, 403, Vec::new(), true).await?;
+        Ok(true)
+    }
+
     async fn refuse(&self, session: &mut Session, ctx: &mut RequestCtx, r: Refusal) -> Result<bool> {
         ctx.refused = Some(r.reason);
         ctx.app = r.app;
@@ -322,6 +342,18 @@ impl Gateway {
             ctx.rate_limited = true;
             let app = r.app.map(|i| ctx.state.apps[i].name.as_str()).unwrap_or("-");
             self.shared.metrics.rate_limited.with_label_values(&[app, d.scope.as_str()]).inc();
+            let req = session.req_header();
+            let uri = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let kind = crate::attack_log::Kind::RateLimit;
+            self.shared.attacks.record(&AttackEvent::refusal(
+                kind,
+                &ctx.request_id,
+                ctx.client_ip,
+                app,
+                req.method.as_str(),
+                uri,
+                r.status,
+            ));
             extra.push(("retry-after", d.retry_after_secs().to_string()));
             extra.push(("ratelimit-policy", d.policy_header()));
             extra.push(("ratelimit", d.limit_header()));
@@ -398,6 +430,9 @@ impl ProxyHttp for Gateway {
         ctx.client_ip = Some(client_ip);
 
         ctx._in_flight = Some(InFlight::enter(&self.shared));
+        if self.shared.events.as_ref().is_some_and(|e| e.bans.contains(client_ip)) {
+            return self.refuse_banned(session, ctx).await;
+        }
         let limits = &state.policy.limits;
         if self.shared.draining.load(std::sync::atomic::Ordering::Acquire) {
             session.set_keepalive(None);

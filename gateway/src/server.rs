@@ -4,14 +4,15 @@
 
 use crate::admin::AdminApp;
 use crate::admission::ListenerInfo;
-use crate::attack_log::JsonLinesSink;
+use crate::attack_log::{AttackSink, Fanout, JsonLinesSink, StdoutSink};
+use crate::events::service::{database_path, EventService};
 use crate::proxy::Gateway;
 use crate::slow_client::SlowClientGuard;
 use crate::state::{GatewayState, Shared};
 use crate::tls;
 use anyhow::Context;
 use async_trait::async_trait;
-use govgate_policies::Policy;
+use govgate_policies::{Mirror, Policy};
 use pingora_core::listeners::tls::TlsSettings;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
@@ -43,9 +44,19 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
     server.bootstrap();
 
     let tls_files = tls_files(&policy)?;
-    let events = policy.data_dir().join("attack-events.jsonl");
-    let sink = JsonLinesSink::open(&events).with_context(|| format!("opening the attack log {}", events.display()))?;
-    let shared = Arc::new(Shared::new(GatewayState::build(policy.clone(), None)?, config_path.to_path_buf(), Box::new(sink)));
+    let events = Arc::new(EventService::start(&policy).with_context(|| format!("opening {}", database_path(&policy).display()))?);
+    let mut sinks: Vec<Box<dyn AttackSink>> = vec![Box::new(events.queue.clone())];
+    match policy.attack_log.mirror {
+        Mirror::Off => {}
+        Mirror::Stdout => sinks.push(Box::new(StdoutSink)),
+        Mirror::File => {
+            let file = policy.data_dir().join(&policy.attack_log.mirror_file);
+            sinks.push(Box::new(JsonLinesSink::open(&file).with_context(|| format!("opening the attack log {}", file.display()))?));
+        }
+    }
+    let mut shared = Shared::new(GatewayState::build(policy.clone(), None)?, config_path.to_path_buf(), Box::new(Fanout(sinks)));
+    shared.events = Some(events);
+    let shared = Arc::new(shared);
 
     let listeners = policy
         .listeners
@@ -73,7 +84,7 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
     server.add_service(service);
 
     if let Some(addr) = policy.admin.address {
-        let mut admin = Service::new("govgate admin".into(), AdminApp { shared: shared.clone() });
+        let mut admin = Service::new("govgate admin".into(), AdminApp { shared: shared.clone(), console: Default::default() });
         admin.add_tcp(&addr.to_string());
         admin.threads = Some(1);
         server.add_service(admin);
@@ -122,6 +133,11 @@ impl ShutdownSignalWatch for DrainOnTerm {
                 }
                 if n > 0 {
                     tracing::warn!(in_flight = n, "shutdown_timeout reached with requests still in flight");
+                }
+                if let Some(events) = &self.shared.events {
+                    if !events.queue.flush(Duration::from_secs(10)).await {
+                        tracing::error!("attack events still queued at exit were not all stored");
+                    }
                 }
                 ShutdownSignal::GracefulTerminate
             }

@@ -116,6 +116,8 @@ pub struct Shared {
     pub in_flight: AtomicUsize,
     /// Set on SIGTERM: connections are closed after their current request.
     pub draining: AtomicBool,
+    /// The event store (attack events, bans), when it is open.
+    pub events: Option<Arc<crate::events::service::EventService>>,
 }
 
 impl Shared {
@@ -129,6 +131,7 @@ impl Shared {
             config_path,
             in_flight: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
+            events: None,
         }
     }
 
@@ -140,7 +143,8 @@ impl Shared {
         if policy.listeners != current.policy.listeners {
             needs_restart.push("listeners");
         }
-        if policy.admin != current.policy.admin {
+        // The console password and session length are read at each login.
+        if policy.admin.address != current.policy.admin.address {
             needs_restart.push("admin");
         }
         if policy.server != current.policy.server {
@@ -148,6 +152,9 @@ impl Shared {
         }
         if policy.tls != current.policy.tls {
             needs_restart.push("tls");
+        }
+        if policy.attack_log != current.policy.attack_log {
+            needs_restart.push("attack_log");
         }
         if policy.idp.issuer != current.policy.idp.issuer {
             needs_restart.push("idp");

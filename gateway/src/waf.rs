@@ -3,7 +3,7 @@
 //! head and body, and turns the matches into an [`AttackEvent`]. The rule engine itself is the
 //! `govgate-waf` crate; this module only maps policy and requests onto it.
 
-use crate::attack_log::{now_rfc3339, Action, AttackEvent, RuleMatch, SCHEMA_VERSION};
+use crate::attack_log::{now_rfc3339, Action, AttackEvent, Kind, RuleMatch, SCHEMA_VERSION};
 use govgate_identity_numbers::mask_for_log as mask;
 use govgate_policies::{OversizedBody, Policy, Waf, WafMode};
 use govgate_waf::{BodyLimitAction, Engine, EngineConfig, Mode};
@@ -177,9 +177,11 @@ pub fn inspect(waf: &AppWaf, req: &RequestHeader, body: &[u8], cx: &Context<'_>)
     let matches = tx.matches();
     let event = (!matches.is_empty()).then(|| AttackEvent {
         schema: SCHEMA_VERSION,
+        kind: Kind::Waf,
         incident_id: cx.incident_id.to_string(),
         time: now_rfc3339(),
         client_ip: Some(cx.client_ip),
+        user: None,
         app: cx.app.to_string(),
         method: req.method.as_str().to_string(),
         uri: mask(uri).into_owned(),

@@ -38,6 +38,8 @@ pub struct Policy {
     #[serde(default)]
     pub sso: crate::sso::Sso,
     #[serde(default)]
+    pub attack_log: AttackLog,
+    #[serde(default)]
     pub apps: Vec<App>,
     /// Directory that relative paths in this policy are resolved against (the policy file's own).
     #[serde(skip)]
@@ -123,14 +125,65 @@ impl Tls {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Admin {
-    /// Listener for `/metrics`, `/healthz` and `/readyz`; keep it off the public network.
+    /// Listener for `/metrics`, `/healthz`, `/readyz`, the admin API (`/api/`) and the security
+    /// console (`/console`); keep it off the public network.
     pub address: Option<SocketAddr>,
+    /// Argon2id hash (PHC string) of the console and admin API password, made with
+    /// `govgate admin-password`; without it the console and `/api/` refuse every login.
+    pub password_argon2: Option<String>,
+    /// How long a console login lasts.
+    pub session_ttl: Dur,
 }
 
 impl Default for Admin {
     fn default() -> Self {
-        Admin { address: Some(SocketAddr::from(([127, 0, 0, 1], 9090))) }
+        Admin { address: Some(SocketAddr::from(([127, 0, 0, 1], 9090))), password_argon2: None, session_ttl: Dur::secs(8 * 3600) }
     }
+}
+
+/// Where attack events are kept (see docs/attack-events.md).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttackLog {
+    /// The event store: `"sqlite"` (`data_dir/events.db`).
+    pub store: EventStoreKind,
+    /// Events older than this are deleted (checked hourly).
+    pub retention: Dur,
+    /// Events waiting to be written; when full, new events are dropped and counted
+    /// (`govgate_attack_events_dropped_total`).
+    pub queue: usize,
+    /// A copy of every event as JSON lines for a SIEM: `"file"` (`mirror_file`), `"stdout"` or `"off"`.
+    pub mirror: Mirror,
+    /// The mirror file, relative to the data directory.
+    pub mirror_file: PathBuf,
+}
+
+impl Default for AttackLog {
+    fn default() -> Self {
+        AttackLog {
+            store: EventStoreKind::Sqlite,
+            retention: Dur::secs(90 * 86400),
+            queue: 10_000,
+            mirror: Mirror::File,
+            mirror_file: PathBuf::from("attack-events.jsonl"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStoreKind {
+    #[default]
+    Sqlite,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mirror {
+    Off,
+    #[default]
+    File,
+    Stdout,
 }
 
 /// How the gateway learns who the client is when other proxies stand in front of it.

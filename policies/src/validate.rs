@@ -35,6 +35,7 @@ pub fn validate(policy: &Policy) -> Vec<Problem> {
     check_apps(policy, &mut out);
     check_waf(policy, &mut out);
     crate::sso::check(policy, &mut out);
+    check_attack_log(policy, &mut out);
     for (i, k) in policy.certs.api_keys_sha256.iter().enumerate() {
         if k.len() != 64 || !k.bytes().all(|b| b.is_ascii_hexdigit()) {
             out.push(problem(
@@ -44,6 +45,24 @@ pub fn validate(policy: &Policy) -> Vec<Problem> {
         }
     }
     out
+}
+
+fn check_attack_log(policy: &Policy, out: &mut Vec<Problem>) {
+    let a = &policy.attack_log;
+    if !(1..=10_000_000).contains(&a.queue) {
+        out.push(problem(vec![N("attack_log"), N("queue")], "queue must be between 1 and 10000000 events"));
+    }
+    if a.retention.0 < std::time::Duration::from_secs(3600) {
+        out.push(problem(vec![N("attack_log"), N("retention")], "retention must be at least 1h"));
+    }
+    if let Some(h) = &policy.admin.password_argon2 {
+        if !h.starts_with("$argon2id$") {
+            out.push(problem(
+                vec![N("admin"), N("password_argon2")],
+                "expected an argon2id hash (`$argon2id$…`, printed by `govgate admin-password`), never the password itself",
+            ));
+        }
+    }
 }
 
 fn check_waf(policy: &Policy, out: &mut Vec<Problem>) {

@@ -2,6 +2,8 @@
 //! with a policy written for the test, and real upstream HTTP servers that record exactly
 //! what reached them (parsed requests and the raw bytes).
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -251,24 +253,54 @@ impl Gateway {
     }
 
     fn launch(policy: &str, redirect: bool) -> Gateway {
+        Self::launch_with(policy, redirect, None)
+    }
+
+    /// Like [`Gateway::start`], sharing `data` (another gateway's data directory): a second
+    /// instance of one deployment.
+    pub fn start_sharing_data(policy: &str, data: &Path) -> Gateway {
+        Self::launch_with(policy, false, Some(data))
+    }
+
+    fn launch_with(policy: &str, redirect: bool, data: Option<&Path>) -> Gateway {
         let dir = tempfile::tempdir().expect("temp dir");
+        if let Some(data) = data {
+            std::os::unix::fs::symlink(data, dir.path().join("data")).expect("link the shared data directory");
+        }
         let (http_port, https_port, admin_port) = (free_port(), free_port(), free_port());
         let config = dir.path().join("gateway.toml");
         std::fs::write(&config, frame(policy, http_port, https_port, admin_port, redirect)).expect("write policy");
-        let log = std::fs::File::create(dir.path().join("gateway.log")).expect("log file");
-        let access = std::fs::File::create(dir.path().join("access.log")).expect("access log file");
-        let child = Command::new(binary())
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("GOVGATE_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(access)
-            .stderr(log)
-            .spawn()
-            .expect("start govgate");
+        let child = Self::spawn(dir.path(), &config);
         let gw = Gateway { child, http_port, https_port, admin_port, dir, config, redirect };
         gw.wait_ready();
         gw
+    }
+
+    fn spawn(dir: &Path, config: &Path) -> Child {
+        let append = |name: &str| std::fs::OpenOptions::new().create(true).append(true).open(dir.join(name)).expect("log file");
+        Command::new(binary())
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("GOVGATE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(append("access.log"))
+            .stderr(append("gateway.log"))
+            .spawn()
+            .expect("start govgate")
+    }
+
+    /// Stops the gateway with SIGTERM (drain, clean exit) and starts it again on the same
+    /// policy, ports and data directory.
+    pub fn restart(&mut self) {
+        self.signal("TERM");
+        assert!(self.wait_exit(Duration::from_secs(30)).is_some_and(|s| s.success()), "no clean exit:\n{}", self.log());
+        self.child = Self::spawn(self.dir.path(), &self.config);
+        self.wait_ready();
+    }
+
+    /// The path of the gateway's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     fn wait_ready(&self) {
