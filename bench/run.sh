@@ -12,7 +12,11 @@
 #   ROUNDS           measured runs per proxy, interleaved; the median is reported [3]
 #   CONNECTIONS      wrk connections [32]
 #   WRK_THREADS      wrk threads, the same for all proxies [2]
-#   TARGETS          which proxies to run, in order ["gateway-plain gateway-ratelimit nginx"]
+#   TARGETS          which proxies to run, in order ["gateway-plain gateway-ratelimit nginx"];
+#                    also known: gateway-crs (the gateway with the OWASP CRS at PL1, block mode)
+#                    and nginx-modsec (nginx + libnginx-mod-http-modsecurity, ModSecurity 3,
+#                    loading the same CRS at PL1): `TARGETS="gateway-crs nginx-modsec"`
+#   GOVGATE_CRS_DIR  the OWASP CRS for those two [../shared/crs beside the repository]
 #   GATEWAY_THREADS, WORK_STEALING, KEEPALIVE_POOL
 #                    override [server] threads / work_stealing / upstream_keepalive_pool_size
 #                    of both bench policies (for tuning sweeps) [as in bench/*.toml]
@@ -54,15 +58,18 @@ fi
 PRIO=(nice -n "$NICE")
 
 UPSTREAM_PORT=$PORT_BASE
-declare -A PORT=([gateway-plain]=$((PORT_BASE + 11)) [gateway-ratelimit]=$((PORT_BASE + 12)) [nginx]=$((PORT_BASE + 13)))
-declare -A ADMIN_PORT=([gateway-plain]=$((PORT_BASE + 21)) [gateway-ratelimit]=$((PORT_BASE + 22)))
-declare -A POLICY=([gateway-plain]="$BENCH/gateway-plain.toml" [gateway-ratelimit]="$BENCH/gateway-ratelimit.toml")
+declare -A PORT=([gateway-plain]=$((PORT_BASE + 11)) [gateway-ratelimit]=$((PORT_BASE + 12)) [nginx]=$((PORT_BASE + 13))
+    [gateway-crs]=$((PORT_BASE + 14)) [nginx-modsec]=$((PORT_BASE + 15)))
+declare -A ADMIN_PORT=([gateway-plain]=$((PORT_BASE + 21)) [gateway-ratelimit]=$((PORT_BASE + 22)) [gateway-crs]=$((PORT_BASE + 24)))
+declare -A POLICY=([gateway-plain]="$BENCH/gateway-plain.toml" [gateway-ratelimit]="$BENCH/gateway-ratelimit.toml"
+    [gateway-crs]="$BENCH/gateway-crs.toml")
+CRS_DIR=${GOVGATE_CRS_DIR:-$ROOT/../shared/crs}
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
 
 for t in $TARGETS; do
-    [[ -n "${PORT[$t]:-}" ]] || die "unknown target '$t' in TARGETS (known: gateway-plain gateway-ratelimit nginx)"
+        [[ -n "${PORT[$t]:-}" ]] || die "unknown target '$t' in TARGETS (known: ${!PORT[*]})"
 done
 
 # --- tools ------------------------------------------------------------------------------------
@@ -76,6 +83,17 @@ fi
 command -v nginx >/dev/null || die "nginx is not installed (apt-get install -y nginx-light)"
 command -v wrk >/dev/null || die "wrk is not installed (apt-get install -y wrk)"
 command -v curl >/dev/null || die "curl is not installed"
+MODSEC_MODULE=/usr/lib/nginx/modules/ngx_http_modsecurity_module.so
+if [[ " $TARGETS " == *" nginx-modsec "* && ! -f $MODSEC_MODULE ]]; then
+    log "the ModSecurity module for nginx is missing: installing libnginx-mod-http-modsecurity with apt-get"
+    SUDO=""
+    [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+    $SUDO apt-get install -y libnginx-mod-http-modsecurity
+fi
+if [[ " $TARGETS " == *" gateway-crs "* || " $TARGETS " == *" nginx-modsec "* ]]; then
+    [[ -d "$CRS_DIR/rules" ]] || die "the OWASP CRS is missing at $CRS_DIR (set GOVGATE_CRS_DIR)"
+    CRS_DIR=$(cd "$CRS_DIR" && pwd)
+fi
 
 # --- the gateway binary -----------------------------------------------------------------------
 if [[ -n "${GOVGATE_BIN:-}" ]]; then
@@ -219,6 +237,7 @@ prepare_gateway() {
     local t=$1 dir="$TMP/$1"
     mkdir -p "$dir"
     sed -e "s/@PROXY_PORT@/${PORT[$t]}/g" -e "s/@ADMIN_PORT@/${ADMIN_PORT[$t]}/g" -e "s/@UPSTREAM_PORT@/$UPSTREAM_PORT/g" \
+        -e "s|@CRS_DIR@|$CRS_DIR|g" \
         "${POLICY[$t]}" >"$dir/policy.toml"
     [[ -n "${GATEWAY_THREADS:-}" ]] && sed -i -E "s/^threads = [0-9]+/threads = $GATEWAY_THREADS/" "$dir/policy.toml"
     [[ -n "${WORK_STEALING:-}" ]] && sed -i -E "s/^work_stealing = [a-z]+/work_stealing = $WORK_STEALING/" "$dir/policy.toml"
@@ -228,10 +247,29 @@ prepare_gateway() {
     echo >&2
 }
 
+# prepare_nginx TARGET : nginx as a plain reverse proxy, or (nginx-modsec) with ModSecurity 3
+# running the CRS at PL1 in blocking mode on requests (responses not inspected, like the gateway).
 prepare_nginx() {
-    local dir="$TMP/nginx"
+    local t=$1 dir="$TMP/$1" load_module="" modsec=""
     mkdir -p "$dir"
+    if [[ $t == nginx-modsec ]]; then
+        load_module="load_module $MODSEC_MODULE;"
+        modsec="modsecurity on; modsecurity_rules_file $dir/modsec.conf;"
+        cat >"$dir/modsec.conf" <<EOF
+SecRuleEngine On
+SecRequestBodyAccess On
+SecRequestBodyLimit 13107200
+SecRequestBodyNoFilesLimit 131072
+SecResponseBodyAccess Off
+SecAuditEngine Off
+SecPcreMatchLimit 1000
+SecPcreMatchLimitRecursion 1000
+Include $CRS_DIR/crs-setup.conf.example
+Include $CRS_DIR/rules/*.conf
+EOF
+    fi
     cat >"$dir/nginx.conf" <<EOF
+$load_module
 worker_processes $NGINX_WORKERS;
 daemon off;
 pid $dir/nginx.pid;
@@ -248,7 +286,8 @@ http {
         keepalive_requests 1000000;
     }
     server {
-        listen 127.0.0.1:${PORT[nginx]} backlog=4096;
+        listen 127.0.0.1:${PORT[$t]} backlog=4096;
+        $modsec
         location / {
             proxy_pass http://app;
             proxy_http_version 1.1;
@@ -324,7 +363,7 @@ wait_quiet() {
 
 start_target() {
     local t=$1 dir="$TMP/$1"
-    if [[ $t == nginx ]]; then
+    if [[ $t == nginx* ]]; then
         start "$t" "$dir/stderr.log" nginx -p "$dir" -c "$dir/nginx.conf"
     else
         start "$t" "$dir/stderr.log" env GOVGATE_LOG=warn "$BIN" serve --config "$dir/policy.toml"
@@ -340,7 +379,7 @@ stop_target() {
 }
 
 for t in $TARGETS; do
-    if [[ $t == nginx ]]; then prepare_nginx; else prepare_gateway "$t"; fi
+    if [[ $t == nginx* ]]; then prepare_nginx "$t"; else prepare_gateway "$t"; fi
 done
 
 # Rounds are interleaved (plain, ratelimit, nginx, plain, ...) and each proxy runs alone:
@@ -423,12 +462,18 @@ if [[ -n "${RPS[nginx]:-}" ]]; then
     [[ -n "${RPS[gateway-plain]:-}" ]] && printf '%-34s %s\n' "ratio gateway-plain/nginx" "$(ratio "${RPS[gateway-plain]}" "${RPS[nginx]}")"
     [[ -n "${RPS[gateway-ratelimit]:-}" ]] && printf '%-34s %s\n' "ratio gateway-ratelimit/nginx" "$(ratio "${RPS[gateway-ratelimit]}" "${RPS[nginx]}")"
 fi
+if [[ -n "${RPS[nginx-modsec]:-}" && -n "${RPS[gateway-crs]:-}" ]]; then
+    printf '%-34s %s\n' "ratio gateway-crs/nginx-modsec" "$(ratio "${RPS[gateway-crs]}" "${RPS[nginx-modsec]}")"
+    met=$(awk -v r="$(ratio "${RPS[gateway-crs]}" "${RPS[nginx-modsec]}")" 'BEGIN { print (r >= 20) ? "yes" : "no" }')
+    echo "target (gateway-crs >= 20x the req/s of nginx + ModSecurity + CRS): $met"
+fi
 if [[ -n "${RPS[nginx]:-}" && -n "${RPS[gateway-ratelimit]:-}" ]]; then
     met=$(awk -v r="$(ratio "${RPS[gateway-ratelimit]}" "${RPS[nginx]}")" -v p="${P99[gateway-ratelimit]}" 'BEGIN { print (r >= 0.5 && p <= 2.0) ? "yes" : "no" }')
     echo "target (gateway-ratelimit >= 50% of nginx req/s and p99 <= 2 ms): $met"
 fi
 ((NOISY == 0)) || echo "WARNING: other work was running on the machine during some runs; the figures are noisy"
-printf 'BENCH gateway_plain_rps=%s gateway_rl_rps=%s nginx_rps=%s ratio_plain=%s ratio_rl=%s p99_plain_ms=%s p99_rl_ms=%s p99_nginx_ms=%s\n' \
+printf 'BENCH gateway_plain_rps=%s gateway_rl_rps=%s nginx_rps=%s ratio_plain=%s ratio_rl=%s p99_plain_ms=%s p99_rl_ms=%s p99_nginx_ms=%s gateway_crs_rps=%s nginx_modsec_rps=%s ratio_crs=%s\n' \
     "${RPS[gateway-plain]:-NaN}" "${RPS[gateway-ratelimit]:-NaN}" "${RPS[nginx]:-NaN}" \
     "$(ratio "${RPS[gateway-plain]:-0}" "${RPS[nginx]:-0}")" "$(ratio "${RPS[gateway-ratelimit]:-0}" "${RPS[nginx]:-0}")" \
-    "${P99[gateway-plain]:-NaN}" "${P99[gateway-ratelimit]:-NaN}" "${P99[nginx]:-NaN}"
+    "${P99[gateway-plain]:-NaN}" "${P99[gateway-ratelimit]:-NaN}" "${P99[nginx]:-NaN}" \
+    "${RPS[gateway-crs]:-NaN}" "${RPS[nginx-modsec]:-NaN}" "$(ratio "${RPS[gateway-crs]:-0}" "${RPS[nginx-modsec]:-0}")"

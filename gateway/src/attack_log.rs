@@ -123,7 +123,8 @@ pub struct AttackEvent {
 }
 
 impl AttackEvent {
-    /// An event without rule matches (rate limit, ban, forbidden, login failure).
+    /// An event without rule matches (rate limit, ban, forbidden, login failure); the other
+    /// kinds start from it and add their matches.
     pub fn refusal(kind: Kind, incident_id: &str, client_ip: Option<IpAddr>, app: &str, method: &str, uri: &str, status: u16) -> Self {
         AttackEvent {
             schema: SCHEMA_VERSION,

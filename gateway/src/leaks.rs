@@ -3,7 +3,7 @@
 //! and, per the app's policy, recorded, masked in place, or stopped. A native govgate rule
 //! beyond CRS; its events carry rule ids 1910001–1910003.
 
-use crate::attack_log::{now_rfc3339, Action, AttackEvent, Kind, PersonalDataCounts, RuleMatch, SCHEMA_VERSION};
+use crate::attack_log::{Action, AttackEvent, Kind, PersonalDataCounts, RuleMatch};
 use bytes::Bytes;
 use govgate_identity_numbers::{Counts, Scanner};
 use govgate_policies::PersonalData;
@@ -87,17 +87,7 @@ impl LeakGuard {
             rules.push(rule(RULE_BANK_CARD, c.bank_cards, "bank card number(s)"));
         }
         Some(AttackEvent {
-            schema: SCHEMA_VERSION,
-            kind: Kind::PersonalData,
-            incident_id: incident_id.to_string(),
-            time: now_rfc3339(),
-            client_ip,
-            user: None,
-            app: app.to_string(),
-            method: method.to_string(),
-            uri: govgate_identity_numbers::mask_for_log(uri).into_owned(),
             rules,
-            anomaly_score: 0,
             action: match (self.action, self.stopped) {
                 (_, true) => Action::Blocked,
                 (PersonalData::Mask, _) => Action::Masked,
@@ -105,6 +95,7 @@ impl LeakGuard {
             },
             status: None,
             personal_data: Some(PersonalDataCounts { resident_ids: c.resident_ids, mobiles: c.mobiles, bank_cards: c.bank_cards }),
+            ..AttackEvent::refusal(Kind::PersonalData, incident_id, client_ip, app, method, uri, 0)
         })
     }
 }

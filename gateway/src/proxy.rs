@@ -3,7 +3,7 @@
 
 use crate::access_log::{self, AccessRecord};
 use crate::admission::{self, Admission, ListenerInfo, Refusal};
-use crate::attack_log::AttackEvent;
+use crate::attack_log::{AttackEvent, Kind};
 use crate::body_prefetch::{self, Prefetched};
 use crate::certs_api::CertsApi;
 use crate::error_page;
@@ -211,6 +211,10 @@ impl Gateway {
         };
         let head_only = req.method == http::Method::HEAD;
         let answer = idp.handle(request).await;
+        if let Some(note) = &answer.security {
+            tracing::info!(request_id = ctx.request_id, failure = note.what.as_str(), "failed authentication at the identity provider");
+            self.record_refusal(session.req_header(), ctx, Kind::AuthFailure, answer.status, note.user.as_deref());
+        }
         let mut resp = pingora_http::ResponseHeader::build(answer.status, Some(answer.headers.len() + 4))?;
         for (k, v) in &answer.headers {
             resp.append_header(k.clone(), v.as_str())?;
@@ -258,6 +262,9 @@ impl Gateway {
             crate::sso::Gate::Reply(r) => r,
         };
         ctx.refused = reply.refused;
+        if let Some(kind) = crate::sso::event_kind(&reply) {
+            self.record_refusal(session.req_header(), ctx, kind, reply.status, None);
+        }
         let mut resp = pingora_http::ResponseHeader::build(reply.status, Some(reply.headers.len() + 4))?;
         for (k, v) in reply.headers {
             resp.append_header(k, v)?;
@@ -279,10 +286,7 @@ impl Gateway {
     async fn serve_certs_api(&self, session: &mut Session, ctx: &mut RequestCtx, api: &CertsApi, has_body: bool) -> Result<()> {
         let (status, mut body, extra) = if !api.authorized(&session.req_header().headers) {
             ctx.refused = Some("unauthorized");
-            let req = session.req_header();
-            let (app, uri) = (ctx.app.map(|i| ctx.state.apps[i].name.as_str()).unwrap_or("-"), req.uri.path());
-            let kind = crate::attack_log::Kind::AuthFailure;
-            self.shared.attacks.record(&AttackEvent::refusal(kind, &ctx.request_id, ctx.client_ip, app, req.method.as_str(), uri, 401));
+            self.record_refusal(session.req_header(), ctx, Kind::AuthFailure, 401, None);
             let body = serde_json::json!({ "error": "unauthorized", "message": "send an API key: Authorization: Bearer KEY" });
             (401, body, Some(("www-authenticate", "Bearer realm=\"govgate\"")))
         } else {
@@ -319,17 +323,24 @@ impl Gateway {
         }
     }
 
+    /// Records a refusal that matched no WAF rule (rate limit, ban, forbidden, failed login) as an
+    /// attack event. Credentials in the query and personal numbers are masked.
+    fn record_refusal(&self, req: &pingora_http::RequestHeader, ctx: &RequestCtx, kind: Kind, status: u16, user: Option<&str>) {
+        let app = ctx.app.map(|i| ctx.state.apps[i].name.as_str()).unwrap_or("-");
+        let uri = crate::sso::redact_query(req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+        let mut event = AttackEvent::refusal(kind, &ctx.request_id, ctx.client_ip, app, req.method.as_str(), &uri, status);
+        event.user = user.map(|u| govgate_identity_numbers::mask_for_log(u).into_owned());
+        self.shared.attacks.record(&event);
+    }
+
     /// The client address is banned: 403 with the incident id, and a `ban` event.
     async fn refuse_banned(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.refused = Some("banned");
         self.shared.metrics.refused.with_label_values(&["banned"]).inc();
         let req = session.req_header();
-        let uri = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let host = admission::request_host(req).unwrap_or("");
         ctx.app = ctx.state.router.route(host, req.uri.path());
-        let app = ctx.app.map(|i| ctx.state.apps[i].name.as_str()).unwrap_or("-");
-        let kind = crate::attack_log::Kind::Ban;
-        self.shared.attacks.record(&AttackEvent::refusal(kind, &ctx.request_id, ctx.client_ip, app, req.method.as_str(), uri, 403));
+        self.record_refusal(req, ctx, Kind::Ban, 403, None);
         self.respond(session, ctx, 403, Vec::new(), true).await?;
         Ok(true)
     }
@@ -342,18 +353,7 @@ impl Gateway {
             ctx.rate_limited = true;
             let app = r.app.map(|i| ctx.state.apps[i].name.as_str()).unwrap_or("-");
             self.shared.metrics.rate_limited.with_label_values(&[app, d.scope.as_str()]).inc();
-            let req = session.req_header();
-            let uri = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-            let kind = crate::attack_log::Kind::RateLimit;
-            self.shared.attacks.record(&AttackEvent::refusal(
-                kind,
-                &ctx.request_id,
-                ctx.client_ip,
-                app,
-                req.method.as_str(),
-                uri,
-                r.status,
-            ));
+            self.record_refusal(session.req_header(), ctx, Kind::RateLimit, r.status, None);
             extra.push(("retry-after", d.retry_after_secs().to_string()));
             extra.push(("ratelimit-policy", d.policy_header()));
             extra.push(("ratelimit", d.limit_header()));

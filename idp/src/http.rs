@@ -53,12 +53,52 @@ impl IdpRequest {
     }
 }
 
-/// The answer: status, headers, body.
+/// The answer: status, headers, body, and what the host should record as a security event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Set when the request was a failed authentication (the gateway turns it into an attack
+    /// event for the security console); the audit table has the same facts.
+    pub security: Option<SecurityNote>,
+}
+
+/// A failed authentication, for the host's security log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityNote {
+    pub what: AuthFailure,
+    /// The user name that was tried (may be a phone or identity number: mask it before logging).
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// Wrong user name or password.
+    Password,
+    /// Too many failures: this attempt was not even checked.
+    Throttled,
+    /// This failure locked the account.
+    AccountLocked,
+    /// Wrong one-time code.
+    OneTimeCode,
+    /// No account is bound to the presented certificate.
+    Certificate,
+    /// A client application failed to authenticate at the token endpoint.
+    Client,
+}
+
+impl AuthFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::Password => "password",
+            AuthFailure::Throttled => "throttled",
+            AuthFailure::AccountLocked => "account_locked",
+            AuthFailure::OneTimeCode => "one_time_code",
+            AuthFailure::Certificate => "certificate",
+            AuthFailure::Client => "client",
+        }
+    }
 }
 
 impl IdpResponse {
@@ -67,7 +107,13 @@ impl IdpResponse {
             status,
             headers: vec![("Cache-Control".into(), "no-store".into()), ("Pragma".into(), "no-cache".into())],
             body: Vec::new(),
+            security: None,
         }
+    }
+    /// Marks the answer as a failed authentication.
+    pub fn noting(mut self, what: AuthFailure, user: Option<&str>) -> Self {
+        self.security = Some(SecurityNote { what, user: user.filter(|u| !u.is_empty()).map(str::to_string) });
+        self
     }
     pub fn with_header(mut self, k: &str, v: impl Into<String>) -> Self {
         self.headers.push((k.to_string(), v.into()));
@@ -88,6 +134,7 @@ impl IdpResponse {
                 ("Access-Control-Allow-Origin".into(), "*".into()),
             ],
             body: v.to_string().into_bytes(),
+            security: None,
         }
     }
     pub fn html(status: u16, body: String) -> Self {
@@ -109,8 +156,11 @@ impl IdpResponse {
     /// An RFC 6749 §5.2 token-endpoint error.
     pub fn oauth_error(e: &OAuthError) -> Self {
         let mut r = Self::json(e.token_status(), &e.to_json());
-        if e.code == crate::error::ErrorCode::InvalidClient && e.basic_auth_attempted {
-            r = r.with_header("WWW-Authenticate", "Basic realm=\"govgate\"");
+        if e.code == crate::error::ErrorCode::InvalidClient {
+            r = r.noting(AuthFailure::Client, None);
+            if e.basic_auth_attempted {
+                r = r.with_header("WWW-Authenticate", "Basic realm=\"govgate\"");
+            }
         }
         r
     }

@@ -37,7 +37,7 @@ pub mod users;
 
 pub use config::IdpConfig;
 pub use error::{IdpError, OAuthError};
-pub use http::{ClientCert, Idp, IdpRequest, IdpResponse};
+pub use http::{AuthFailure, ClientCert, Idp, IdpRequest, IdpResponse, SecurityNote};
 
 /// Current time in unix seconds.
 pub fn now() -> i64 {

@@ -631,3 +631,56 @@ async fn an_external_provider_reached_over_the_network() {
     assert_eq!(seen.header("x-govgate-user"), Some(uid.as_str()));
     assert_eq!(seen.header("x-govgate-claim-name"), Some("%E5%BC%A0%E4%B8%89"));
 }
+
+/// Waits (up to 5 s: events are written in batches) until the attack log holds an event for which
+/// `pred` holds, and returns it.
+fn wait_for_event(gw: &Gateway, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if let Some(e) = gw.attack_events().into_iter().find(|e| pred(e)) {
+            return e;
+        }
+        assert!(std::time::Instant::now() < deadline, "no {what} event in {:?}", gw.attack_events());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_forged_callbacks_and_forbidden_pages_reach_the_attack_log() {
+    let (a, bu, c) = (Upstream::start("shebao").await, Upstream::start("tax").await, Upstream::start("other").await);
+    let (gw, _) = start(&[&a, &bu, &c]).await;
+    let mut b = Browser::new(&gw);
+
+    // A wrong password at the provider: an auth_failure event naming the account tried.
+    let to_idp = b.get(&b.url("tax.test", "/")).await;
+    let login = b.get(to_idp.location.as_deref().unwrap()).await;
+    let f = |n: &str| hidden(&login.body, n);
+    let url = b.url("id.test", "/login");
+    let (req, csrf, lang) = (f("req"), f("csrf"), f("lang"));
+    let failed = b.post(&url, &[("req", &req), ("csrf", &csrf), ("lang", &lang), ("username", "zhangsan"), ("password", "wrong")]).await;
+    assert!(failed.body.contains("name=\"password\""), "the login page again: {}", failed.body);
+    let e = wait_for_event(&gw, "failed login", |e| e["kind"] == "auth_failure" && e["app"] == "id");
+    assert_eq!(e["user"], "zhangsan");
+    assert_eq!(e["uri"], "/login");
+    assert!(!e.to_string().contains("wrong"), "the password tried is never logged: {e}");
+
+    // A login tried with a mobile number as the user name: masked in the event.
+    let failed = b.post(&url, &[("req", &req), ("csrf", &csrf), ("lang", &lang), ("username", "13812345678"), ("password", "x")]).await;
+    assert_ne!(failed.status, 303);
+    let e = wait_for_event(&gw, "masked failed login", |e| e["kind"] == "auth_failure" && e["user"] != "zhangsan" && e["app"] == "id");
+    assert!(!e.to_string().contains("13812345678"), "{e}");
+
+    // A forged callback state: an auth_failure event on the app, with the code redacted.
+    assert_eq!(b.get(&b.url("shebao.test", "/.govgate/callback?code=secretcode&state=forged")).await.status, 400);
+    let e = wait_for_event(&gw, "forged state", |e| e["kind"] == "auth_failure" && e["app"] == "shebao");
+    assert_eq!(e["uri"], "/.govgate/callback?code=***&state=forged");
+
+    // A signed-in citizen on a staff-only app: a forbidden event.
+    let callback = login_until_callback(&mut b, "staff.test", "/").await;
+    let back = b.get(&callback).await;
+    assert_eq!(b.follow("staff.test", &back).await.status, 403);
+    let e = wait_for_event(&gw, "forbidden", |e| e["kind"] == "forbidden");
+    assert_eq!(e["app"], "staff");
+    assert_eq!(e["status"], 403);
+    assert!(c.received().is_empty());
+}

@@ -93,7 +93,11 @@ fn reply(req: &Request<'_>, r: Refusal, scopes: &[String]) -> Gate {
         headers: vec![("www-authenticate", challenge(&r, scopes)), ("cache-control", "no-store".into())],
         content_type: "application/json",
         body: body.to_string().into_bytes(),
-        refused: Some(if r.status == 401 { "bearer_invalid" } else { "bearer_forbidden" }),
+        refused: Some(match (r.status, r.error) {
+            (401, "invalid_request") => "bearer_missing",
+            (401, _) => "bearer_invalid",
+            _ => "bearer_forbidden",
+        }),
     })
 }
 

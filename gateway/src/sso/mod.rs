@@ -494,6 +494,20 @@ pub fn redact_query(path: &str) -> std::borrow::Cow<'_, str> {
     format!("{p}?{}", q.join("&")).into()
 }
 
+/// Which refusals go to the attack log: a signed-in person refused for a missing role or level
+/// (`forbidden`), and logins or tokens that fail their checks (`auth_failure`: a forged or
+/// replayed `state`, a foreign issuer, a code that does not exchange, an invalid bearer token or
+/// logout token). Redirects to the login page and plain-HTTP hints are not attacks.
+pub fn event_kind(reply: &Reply) -> Option<crate::attack_log::Kind> {
+    use crate::attack_log::Kind;
+    match reply.refused? {
+        "sso_state" | "sso_iss" | "sso_exchange" | "bearer_invalid" | "backchannel_invalid" => Some(Kind::AuthFailure),
+        "https_required" | "sso_unavailable" | "sso_not_found" | "sso_method" | "login_required" | "bearer_missing" => None,
+        _ if reply.status == 403 => Some(Kind::Forbidden),
+        _ => None,
+    }
+}
+
 /// Where to go back after login: a path on this host only (no scheme, no `//host`).
 pub fn safe_return_path(p: &str) -> String {
     let ok = p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") && !p.bytes().any(|b| b < 0x20 || b == 0x7f);
@@ -507,6 +521,20 @@ pub fn safe_return_path(p: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_that_are_security_events() {
+        use crate::attack_log::Kind;
+        let reply = |status, refused| Reply { status, headers: Vec::new(), content_type: "text/html", body: Vec::new(), refused };
+        assert_eq!(event_kind(&reply(403, Some("missing_roles"))), Some(Kind::Forbidden));
+        assert_eq!(event_kind(&reply(403, Some("bearer_forbidden"))), Some(Kind::Forbidden));
+        assert_eq!(event_kind(&reply(400, Some("sso_state"))), Some(Kind::AuthFailure));
+        assert_eq!(event_kind(&reply(401, Some("bearer_invalid"))), Some(Kind::AuthFailure));
+        assert_eq!(event_kind(&reply(403, Some("https_required"))), None, "a hint, not an attack");
+        assert_eq!(event_kind(&reply(302, Some("login_required"))), None);
+        assert_eq!(event_kind(&reply(401, Some("bearer_missing"))), None, "a client that has not sent a token yet");
+        assert_eq!(event_kind(&reply(200, None)), None);
+    }
 
     #[test]
     fn return_paths_stay_on_this_host() {

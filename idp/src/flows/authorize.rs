@@ -14,7 +14,7 @@ use crate::audit::{self, AuditEvent};
 use crate::clients::Client;
 use crate::crypto::random_token;
 use crate::error::{ErrorCode, IdpError};
-use crate::http::{Ctx, IdpRequest, IdpResponse};
+use crate::http::{AuthFailure, Ctx, IdpRequest, IdpResponse};
 use crate::i18n::{negotiate, strings, Locale};
 use crate::session::{set_cookie, Csrf, CSRF_COOKIE, SESSION_COOKIE};
 use crate::store::grants::CodeGrant;
@@ -498,7 +498,7 @@ pub async fn login(ctx: &Ctx, req: &IdpRequest) -> Result<IdpResponse, IdpError>
             },
         )
         .await;
-        let mut r = fail_page("throttled");
+        let mut r = fail_page("throttled").noting(AuthFailure::Throttled, Some(&username));
         r.status = 429;
         return Ok(r);
     }
@@ -516,10 +516,12 @@ pub async fn login(ctx: &Ctx, req: &IdpRequest) -> Result<IdpResponse, IdpError>
     let Some(user) = user.filter(|_| ok) else {
         throttle::record_failure(&ctx.store, &ip_key, now, ctx.cfg.throttle_free_failures).await?;
         let n = throttle::record_failure(&ctx.store, &user_key, now, ctx.cfg.throttle_free_failures).await?;
+        let mut what = AuthFailure::Password;
         if n >= ctx.cfg.lockout_failures {
             if let Some(u) = users::find_by_username(&ctx.store, &username).await? {
                 if !u.locked {
                     users::set_locked(&ctx.store, &u.id, true).await?;
+                    what = AuthFailure::AccountLocked;
                     audit::record(
                         &ctx.store,
                         AuditEvent {
@@ -547,7 +549,7 @@ pub async fn login(ctx: &Ctx, req: &IdpRequest) -> Result<IdpResponse, IdpError>
             },
         )
         .await;
-        return Ok(fail_page("login_failed"));
+        return Ok(fail_page("login_failed").noting(what, Some(&username)));
     };
     throttle::clear(&ctx.store, &user_key).await?;
     if user.totp_secret.is_some() {
@@ -590,7 +592,7 @@ async fn cert_login(ctx: &Ctx, req: &IdpRequest, f: FormCtx) -> Result<IdpRespon
             AuditEvent { event: "login_cert", outcome: "failure", client_id: Some(&f.client.id), ip: Some(&ip), ..Default::default() },
         )
         .await;
-        return Ok(login_page(ctx, req, &f.id, &f.areq, f.locale, Some("cert_failed"), "", None));
+        return Ok(login_page(ctx, req, &f.id, &f.areq, f.locale, Some("cert_failed"), "", None).noting(AuthFailure::Certificate, None));
     };
     let amr = vec!["hwk".to_string()];
     let (session, cookies) = start_session(ctx, req, &user.id, "cert", &amr).await?;
@@ -665,7 +667,8 @@ pub async fn otp(ctx: &Ctx, req: &IdpRequest) -> Result<IdpResponse, IdpError> {
             minijinja::context! { action => ctx.path("/otp"), error => t.get(if throttled { "throttled" } else { "otp_failed" }).copied() },
         );
         r.status = if throttled { 429 } else { 400 };
-        return Ok(r);
+        let what = if throttled { AuthFailure::Throttled } else { AuthFailure::OneTimeCode };
+        return Ok(r.noting(what, Some(&user.username)));
     }
     throttle::clear(&ctx.store, &key).await?;
     let amr = vec!["pwd".to_string(), "otp".to_string()];
