@@ -9,7 +9,7 @@ PROFILE ?= release
 CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 BIN := target/$(PROFILE)/govgate
 
-.PHONY: demo test build prerequisites lint bench check fuzz
+.PHONY: demo test build prerequisites test-prerequisites lint bench check fuzz
 
 prerequisites:
 	@command -v $(CARGO) >/dev/null || { echo "Rust is missing: install it from https://rustup.rs"; exit 1; }
@@ -17,6 +17,12 @@ prerequisites:
 	  echo "installing cmake (needed to build pingora)"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq cmake; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq cmake; fi; }
+
+# The single-sign-on test runs the documented Python example (docs/examples/verify_assertion.py).
+test-prerequisites: prerequisites
+	@python3 -c "import jwt, cryptography" 2>/dev/null || { \
+	  echo "installing PyJWT[crypto] (the SSO test runs the documented Python assertion check)"; \
+	  python3 -m pip install -q 'PyJWT[crypto]'; }
 
 build: prerequisites
 	$(CARGO) build $(CARGO_PROFILE_FLAG) --bin govgate
@@ -36,7 +42,7 @@ lint:
 # ../shared/crs beside the repository, or GOVGATE_CRS_DIR).
 # One build of every target first, so that the binary and the tests share one feature set and
 # nothing is compiled twice.
-test: prerequisites lint
+test: test-prerequisites lint
 	$(CARGO) build $(CARGO_PROFILE_FLAG) --workspace --all-targets
 	$(CARGO) test $(CARGO_PROFILE_FLAG) -p govgate-waf --test crs_regression -- --nocapture
 	GOVGATE_BIN=$(CURDIR)/$(BIN) $(CARGO) test $(CARGO_PROFILE_FLAG) --workspace --no-fail-fast

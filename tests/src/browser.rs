@@ -34,6 +34,12 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium whose `Accept-Language` is `lang`
     /// (e.g. `"en-US"`, `"zh-CN"`).
     pub async fn start(lang: &str) -> Browser {
+        Self::start_with(lang, &[]).await
+    }
+
+    /// [`Browser::start`] with more Chromium switches, e.g. `--host-resolver-rules=MAP *.test
+    /// 127.0.0.1` to reach test host names, or `--ignore-certificate-errors` for a test CA.
+    pub async fn start_with(lang: &str, switches: &[&str]) -> Browser {
         let chromium = tool("GOVGATE_CHROMIUM", "/usr/bin/chromium");
         let chromedriver = tool("GOVGATE_CHROMEDRIVER", "/usr/bin/chromedriver");
         let port = crate::free_port();
@@ -67,6 +73,7 @@ impl Browser {
             format!("--lang={lang}"),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        let args: Vec<String> = args.into_iter().chain(switches.iter().map(|s| s.to_string())).collect();
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),

@@ -137,7 +137,14 @@ async fn serve_connection(mut sock: tokio::net::TcpStream, name: String, receive
             }
         };
         buf.drain(..consumed);
-        let body = format!("upstream={} path={}", name, req.path);
+        let mut body = format!("upstream={} path={}", name, req.path);
+        // Who single sign-on says the visitor is (the demo apps greet them by name the same way).
+        if let Some(user) = req.header("x-govgate-user") {
+            body.push_str(&format!(" user={user}"));
+            if let Some(n) = req.header("x-govgate-claim-name") {
+                body.push_str(&format!(" name={}", percent_encoding::percent_decode_str(n).decode_utf8_lossy()));
+            }
+        }
         let slow = req.path.contains("slow");
         if let Ok(mut g) = received.lock() {
             g.push(req);
@@ -146,7 +153,7 @@ async fn serve_connection(mut sock: tokio::net::TcpStream, name: String, receive
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         let resp = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nServer: test-upstream/1.0\r\nX-Powered-By: PHP/5.4\r\n\r\n{}",
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nServer: test-upstream/1.0\r\nX-Powered-By: PHP/5.4\r\n\r\n{}",
             body.len(),
             body
         );
