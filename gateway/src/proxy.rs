@@ -143,7 +143,8 @@ impl Gateway {
         let app = ctx.app.map(|i| ctx.state.apps[i].name.as_str()).unwrap_or("-");
         let cx = waf::Context { incident_id: &ctx.request_id, app, client_ip: ctx.client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)) };
         let body = ctx.prefetched.as_ref().map(|p| p.data.clone()).unwrap_or_default();
-        let verdict = waf::inspect(waf, session.req_header(), &body, &cx);
+        let complete = !has_body || ctx.prefetched.as_ref().is_some_and(|p| p.complete);
+        let verdict = waf::inspect(waf, session.req_header(), &body, complete, &cx);
         if let Some(event) = &verdict.event {
             let action = if verdict.block.is_some() { "blocked" } else { "detected" };
             self.shared.metrics.waf_events.with_label_values(&[app, action]).inc();

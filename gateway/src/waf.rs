@@ -155,8 +155,9 @@ fn protocol(v: http::Version) -> &'static str {
     }
 }
 
-/// Runs phases 1 and 2 on the request head and the body read ahead (`body` may be a prefix).
-pub fn inspect(waf: &AppWaf, req: &RequestHeader, body: &[u8], cx: &Context<'_>) -> Verdict {
+/// Runs phases 1 and 2 on the request head and the body read ahead; `complete` is false when
+/// `body` is only the first part of the request's body (the rest was not read ahead).
+pub fn inspect(waf: &AppWaf, req: &RequestHeader, body: &[u8], complete: bool, cx: &Context<'_>) -> Verdict {
     let mut tx = waf.engine.transaction();
     let mut headers: Vec<(&[u8], &[u8])> = req.headers.iter().map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes())).collect();
     // HTTP/2 carries the host as `:authority`: show it to the rules as the Host header it
@@ -168,6 +169,9 @@ pub fn inspect(waf: &AppWaf, req: &RequestHeader, body: &[u8], cx: &Context<'_>)
     let ip = cx.client_ip.to_string();
     let mut intervention = tx.request_headers(req.method.as_str(), uri.as_bytes(), protocol(req.version), &headers, &ip);
     if intervention.is_none() {
+        if !complete {
+            tx.request_body_is_partial();
+        }
         intervention = tx.request_body(body);
     }
     let block = match waf.mode {

@@ -229,3 +229,29 @@ async fn http2_requests_pass_in_block_mode() {
     let attack = h2.get(format!("https://shebao.test:{}{}", gw.https_port, ATTACKS[0].1)).send().await.unwrap();
     assert_eq!(attack.status(), 403, "attacks are still blocked over HTTP/2");
 }
+
+/// A JSON body longer than the inspection limit: the part read ahead is still parsed (the cut
+/// document is repaired), so an attack before the cut is blocked rather than hidden by a parse
+/// error; a benign long document passes and reaches the app whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_body_cut_at_the_inspection_limit_is_inspected_up_to_the_cut() {
+    let up = Upstream::start("up").await;
+    let policy = policy("block", &up).replace("paranoia = 1\n", "paranoia = 1\nrequest_body_limit = \"2KiB\"\n");
+    let gw = Gateway::start(&policy);
+    let post = |body: String| {
+        client().post(gw.url("/api/apply")).header("host", "shebao.test").header("content-type", "application/json").body(body).send()
+    };
+    let tail = "y".repeat(8 * 1024);
+    let attack = format!(r#"{{"name":"张三","note":"{}","q":"1' UNION SELECT password FROM users--","more":"{tail}"}}"#, "x".repeat(500));
+    let r = post(attack).await.unwrap();
+    assert_eq!(r.status(), 403, "the injection sits before the cut");
+    let incident = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let events = events_for(&gw, &incident).await;
+    assert!(events[0]["rules"].as_array().unwrap().iter().any(|m| m["variable"].as_str().unwrap_or("").contains("json.q")), "{events:?}");
+    assert!(up.received().is_empty());
+
+    let benign = format!(r#"{{"name":"张三","note":"{}","more":"{tail}"}}"#, "x".repeat(500));
+    let r = post(benign.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(up.received()[0].body, benign.as_bytes(), "the whole body reaches the app");
+}

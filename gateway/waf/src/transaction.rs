@@ -176,6 +176,8 @@ pub struct Transaction {
     request_body_access: bool,
     response_body_access: bool,
     reqbody_error: bool,
+    /// The body given to phase 2 is only the first part of the request's body.
+    body_truncated: bool,
     reqbody_error_msg: Vec<u8>,
     tx: FxHashMap<String, Vec<u8>>,
     matched_var: Vec<u8>,
@@ -332,6 +334,7 @@ impl Transaction {
             request_body_access,
             response_body_access,
             reqbody_error: false,
+            body_truncated: false,
             reqbody_error_msg: Vec::new(),
             // CRS sets about 100 TX variables per request; avoid rehashing while it does.
             tx: FxHashMap::with_capacity_and_hasher(128, Default::default()),
@@ -401,6 +404,14 @@ impl Transaction {
         self.run_phase(1)
     }
 
+    /// Says that the body about to be given to [`Self::request_body`] is only the first part of
+    /// the request's body (the caller read ahead up to its limit). A cut JSON document is then
+    /// repaired and inspected up to the cut instead of failing to parse (`REQBODY_ERROR`), which
+    /// would leave all of it uninspected; urlencoded and multipart prefixes parse as they are.
+    pub fn request_body_is_partial(&mut self) {
+        self.body_truncated = true;
+    }
+
     /// Phase 2: the request body (pass an empty slice when there is none).
     /// At most the engine's request body limit is inspected.
     pub fn request_body(&mut self, body: &[u8]) -> Option<Intervention> {
@@ -419,6 +430,7 @@ impl Transaction {
             return self.intervention.clone();
         }
         if self.request_body_access {
+            self.body_truncated |= body.len() > limit;
             let body = &body[..body.len().min(limit)];
             self.process_request_body(body);
         }
@@ -549,7 +561,7 @@ impl Transaction {
         }
         match proc {
             Some(BodyProcessor::UrlEncoded) => self.args_post = body::urlencoded::parse(body),
-            Some(BodyProcessor::Json) => match body::json::parse(body) {
+            Some(BodyProcessor::Json) => match if self.body_truncated { body::json::parse_prefix(body) } else { body::json::parse(body) } {
                 Ok(p) => self.args_post = p,
                 Err(e) => self.body_error(&format!("JSON parsing error: {e}")),
             },
