@@ -186,6 +186,11 @@ fn policy(ups: &[&Upstream]) -> String {
     .concat()
 }
 
+/// The three upstreams the test policy routes to: shebao, tax, and the rest.
+async fn upstreams() -> (Upstream, Upstream, Upstream) {
+    (Upstream::start("shebao").await, Upstream::start("tax").await, Upstream::start("other").await)
+}
+
 /// Starts the gateway, registers the clients for its port and adds the citizen `zhangsan`.
 async fn start(ups: &[&Upstream]) -> (Gateway, String) {
     let (gw, uid, _) = start_with_provider(ups).await;
@@ -230,7 +235,7 @@ async fn login_until_callback(b: &mut Browser, host: &str, path: &str) -> String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_login_for_two_apps_then_logout_everywhere() {
-    let (a, bu, c) = (Upstream::start("shebao").await, Upstream::start("tax").await, Upstream::start("other").await);
+    let (a, bu, c) = upstreams().await;
     let (gw, uid) = start(&[&a, &bu, &c]).await;
     let mut b = Browser::new(&gw);
 
@@ -349,7 +354,7 @@ async fn reqwest_get(b: &Browser, host: &str, path: &str, cookie: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_replayed_and_cross_browser_callbacks_are_refused() {
-    let (a, bu, c) = (Upstream::start("shebao").await, Upstream::start("tax").await, Upstream::start("other").await);
+    let (a, bu, c) = upstreams().await;
     let (gw, _) = start(&[&a, &bu, &c]).await;
     let mut b = Browser::new(&gw);
 
@@ -385,7 +390,7 @@ async fn forged_replayed_and_cross_browser_callbacks_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_step_up_and_bearer_tokens() {
-    let (a, bu, c) = (Upstream::start("shebao").await, Upstream::start("tax").await, Upstream::start("other").await);
+    let (a, bu, c) = upstreams().await;
     let (gw, uid) = start(&[&a, &bu, &c]).await;
     let mut b = Browser::new(&gw);
 
@@ -477,7 +482,7 @@ async fn access_token(b: &mut Browser, client: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_are_renewed_through_refresh_tokens_and_end_with_the_provider_session() {
-    let (a, bu, c) = (Upstream::start("shebao").await, Upstream::start("tax").await, Upstream::start("other").await);
+    let (a, bu, c) = upstreams().await;
     let (gw, uid) = start(&[&a, &bu, &c]).await;
     // Two browsers log in to tax (whose access tokens live 1 s: renewal is due after 5 s).
     let (mut stays, mut leaves) = (Browser::new(&gw), Browser::new(&gw));
@@ -510,7 +515,7 @@ async fn sessions_are_renewed_through_refresh_tokens_and_end_with_the_provider_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn back_channel_logout_ends_the_sessions_on_every_host() {
-    let (a, bu, c) = (Upstream::start("shebao").await, Upstream::start("tax").await, Upstream::start("other").await);
+    let (a, bu, c) = upstreams().await;
     let (gw, uid, idp) = start_with_provider(&[&a, &bu, &c]).await;
     let mut b = Browser::new(&gw);
     for (host, path) in [("shebao.test", "/apply"), ("tax.test", "/")] {
@@ -644,7 +649,7 @@ fn wait_for_event(gw: &Gateway, what: &str, pred: impl Fn(&serde_json::Value) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_logins_forged_callbacks_and_forbidden_pages_reach_the_attack_log() {
-    let (a, bu, c) = (Upstream::start("shebao").await, Upstream::start("tax").await, Upstream::start("other").await);
+    let (a, bu, c) = upstreams().await;
     let (gw, _) = start(&[&a, &bu, &c]).await;
     let mut b = Browser::new(&gw);
 
@@ -690,7 +695,7 @@ async fn failed_logins_forged_callbacks_and_forbidden_pages_reach_the_attack_log
 async fn in_chromium_one_login_for_two_apps_and_one_logout_for_both() {
     use fantoccini::Locator;
     use govgate_tests::browser::Browser as Chromium;
-    let (a, bu, c) = (Upstream::start("shebao").await, Upstream::start("tax").await, Upstream::start("other").await);
+    let (a, bu, c) = upstreams().await;
     let (gw, uid) = start(&[&a, &bu, &c]).await;
     let chrome = Chromium::start_with("en-US", &["--host-resolver-rules=MAP *.test 127.0.0.1", "--ignore-certificate-errors"]).await;
     let url = |host: &str, path: &str| format!("https://{host}:{}{path}", gw.https_port);

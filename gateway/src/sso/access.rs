@@ -74,15 +74,9 @@ pub fn is_api(app: &App, path: &str) -> bool {
     app.api_paths.iter().any(|p| p.matches(path))
 }
 
-/// Rank of the acr values the built-in provider issues; unknown values rank 0.
-pub fn acr_rank(acr: &str) -> u8 {
-    match acr {
-        "pwd" => 1,
-        "otp" => 2,
-        "cert" => 3,
-        _ => 0,
-    }
-}
+/// Rank of the acr values the built-in provider issues (`pwd` < `otp` < `cert`); unknown values
+/// rank 0. The provider's own ordering, so that both sides agree on what a step-up is.
+pub use govgate_idp::flows::authorize::acr_rank;
 
 fn acr_satisfies(have: &str, want: &str) -> bool {
     match (acr_rank(have), acr_rank(want)) {

@@ -9,6 +9,7 @@
 //! Requests are interleaved round-robin so that noise from other processes
 //! is spread evenly.
 
+mod common;
 use govgate_waf::{Engine, EngineConfig, Mode};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -28,28 +29,8 @@ struct Req {
     body: &'static [u8],
 }
 
-fn headers(ct: Option<&'static str>, len: usize) -> Vec<(&'static str, String)> {
-    let mut h = vec![
-        ("Host", "services.gov.example".to_string()),
-        (
-            "User-Agent",
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36".to_string(),
-        ),
-        ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8".to_string()),
-        ("Accept-Language", "zh-CN,zh;q=0.9,en;q=0.8".to_string()),
-        ("Accept-Encoding", "gzip, deflate, br".to_string()),
-        ("Cookie", "session=8f3a9c0d2b7e4f61a5c3; lang=zh-CN".to_string()),
-        ("Referer", "https://services.gov.example/apply/start".to_string()),
-    ];
-    if let Some(ct) = ct {
-        h.push(("Content-Type", ct.to_string()));
-        h.push(("Content-Length", len.to_string()));
-    }
-    h
-}
-
 fn req(name: &'static str, attack: bool, method: &'static str, uri: &'static str, ct: Option<&'static str>, body: &'static [u8]) -> Req {
-    Req { name, attack, method, uri, headers: headers(ct, body.len()), body }
+    Req { name, attack, method, uri, headers: common::browser_headers(ct, body.len()), body }
 }
 
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded; charset=utf-8");

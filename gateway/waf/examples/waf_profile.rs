@@ -9,6 +9,8 @@
 //! Arguments: request (`get`, `post`, `sqli`), paranoia level, iterations.
 //! Only `inspect_n` is measured (loading CRS is excluded by `--toggle-collect`).
 
+#[path = "../benches/common/mod.rs"]
+mod common;
 use govgate_waf::{Engine, EngineConfig, Mode};
 use std::path::{Path, PathBuf};
 
@@ -26,28 +28,13 @@ struct Req {
 }
 
 fn request(kind: &str) -> Req {
-    let mut h = vec![
-        ("Host", "services.gov.example".to_string()),
-        (
-            "User-Agent",
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36".to_string(),
-        ),
-        ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8".to_string()),
-        ("Accept-Language", "zh-CN,zh;q=0.9,en;q=0.8".to_string()),
-        ("Accept-Encoding", "gzip, deflate, br".to_string()),
-        ("Cookie", "session=8f3a9c0d2b7e4f61a5c3; lang=zh-CN".to_string()),
-        ("Referer", "https://services.gov.example/apply/start".to_string()),
-    ];
     let (method, uri, body): (&str, &str, &'static [u8]) = match kind {
         "post" => ("POST", "/apply/submit", "name=张三&city=杭州&id_type=passport&phone=13800138000&comment=预约办理".as_bytes()),
         "sqli" => ("GET", "/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--%20", b""),
         _ => ("GET", "/apply/status?ref=A2024-00017&lang=zh", b""),
     };
-    if !body.is_empty() {
-        h.push(("Content-Type", "application/x-www-form-urlencoded; charset=utf-8".to_string()));
-        h.push(("Content-Length", body.len().to_string()));
-    }
-    Req { method, uri, headers: h, body }
+    let content_type = (!body.is_empty()).then_some("application/x-www-form-urlencoded; charset=utf-8");
+    Req { method, uri, headers: common::browser_headers(content_type, body.len()), body }
 }
 
 #[inline(never)]
