@@ -3,6 +3,7 @@
 //! credentials in OpenID Connect queries.
 
 use govgate_identity_numbers::mask_for_log as mask;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,14 +33,14 @@ pub fn emit(r: &AccessRecord<'_>) {
     tracing::info!(
         target: "govgate::access",
         request_id = r.request_id,
-        client_ip = r.client_ip.map(|ip| ip.to_string()),
+        client_ip = r.client_ip.map(tracing::field::display),
         listener = r.listener,
         app = r.app,
         method = r.method,
         host = r.host,
         path = %mask(&crate::sso::redact_query(r.path)),
         status = r.status,
-        upstream = r.upstream.map(|u| u.to_string()),
+        upstream = r.upstream.map(tracing::field::display),
         duration_ms = (r.duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
         bytes_sent = r.bytes_sent,
         bytes_received = r.bytes_received,
@@ -132,23 +133,117 @@ impl Drop for FlushGuard {
     }
 }
 
-/// The writer `tracing` gets for one event (it writes the formatted line in one call).
-pub struct BatchLine<'a>(&'a BatchWriter);
+/// The `tracing` layer that turns `govgate::access` events into JSON lines for a
+/// [`BatchWriter`]: `{"timestamp":…,"level":"INFO","target":…, one key per field}`, the shape
+/// `tracing-subscriber`'s flattened JSON formatter gives, written straight into one buffer
+/// (values are escaped as they are formatted; no intermediate map, no per-field `String`).
+pub struct AccessLayer {
+    out: BatchWriter,
+}
 
-impl Write for BatchLine<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.append(buf)?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+impl AccessLayer {
+    pub fn new(out: BatchWriter) -> Self {
+        AccessLayer { out }
     }
 }
 
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for BatchWriter {
-    type Writer = BatchLine<'a>;
-    fn make_writer(&'a self) -> BatchLine<'a> {
-        BatchLine(self)
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for AccessLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let line = json_line(event, std::time::SystemTime::now());
+        if let Err(e) = self.out.append(line.as_bytes()) {
+            eprintln!("access log not written: {e}");
+        }
+    }
+}
+
+/// One event as a JSON line (with its newline).
+fn json_line(event: &tracing::Event<'_>, at: std::time::SystemTime) -> String {
+    let meta = event.metadata();
+    let mut line = JsonLine(String::with_capacity(384));
+    let _ = write!(line.0, "{{\"timestamp\":\"{}\",\"level\":\"{}\",\"target\":", humantime::format_rfc3339_micros(at), meta.level());
+    line.string(meta.target());
+    event.record(&mut line);
+    line.0.push_str("}\n");
+    line.0
+}
+
+/// A JSON object being written; fields are appended as `,"name":value`.
+struct JsonLine(String);
+
+impl JsonLine {
+    fn key(&mut self, field: &tracing::field::Field) {
+        self.0.push(',');
+        self.string(field.name());
+        self.0.push(':');
+    }
+
+    fn string(&mut self, s: &str) {
+        self.0.push('"');
+        let _ = JsonEscape(&mut self.0).write_str(s);
+        self.0.push('"');
+    }
+}
+
+impl tracing::field::Visit for JsonLine {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.key(field);
+        self.string(value);
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.key(field);
+        self.0.push_str(if value { "true" } else { "false" });
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.key(field);
+        self.0.push_str(itoa::Buffer::new().format(value));
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.key(field);
+        self.0.push_str(itoa::Buffer::new().format(value));
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        self.key(field);
+        if value.is_finite() {
+            self.0.push_str(ryu::Buffer::new().format_finite(value));
+        } else {
+            self.0.push_str("null");
+        }
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.key(field);
+        self.0.push('"');
+        let _ = write!(JsonEscape(&mut self.0), "{value:?}");
+        self.0.push('"');
+    }
+}
+
+/// Escapes what is written through it as the inside of a JSON string (RFC 8259 section 7).
+struct JsonEscape<'a>(&'a mut String);
+
+impl std::fmt::Write for JsonEscape<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        // Every byte that needs escaping is ASCII, so slicing at it keeps UTF-8 intact.
+        let mut clean = 0;
+        for (i, b) in s.bytes().enumerate() {
+            let escaped = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0..=0x1f => "",
+                _ => continue,
+            };
+            self.0.push_str(&s[clean..i]);
+            if escaped.is_empty() {
+                let _ = write!(self.0, "\\u{b:04x}");
+            } else {
+                self.0.push_str(escaped);
+            }
+            clean = i + 1;
+        }
+        self.0.push_str(&s[clean..]);
+        Ok(())
     }
 }
 
@@ -168,6 +263,60 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    /// What [`emit`] writes through [`AccessLayer`], parsed back.
+    fn logged(r: &AccessRecord<'_>) -> serde_json::Value {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let out = Recorder::default();
+        let w = BatchWriter::new(out.clone(), 1 << 20);
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(AccessLayer::new(w.clone())), || emit(r));
+        w.flush().unwrap();
+        let text = String::from_utf8(out.0.lock().unwrap().concat()).unwrap();
+        assert_eq!(text.matches('\n').count(), 1, "one line: {text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+
+    fn record<'a>(path: &'a str, error: Option<String>) -> AccessRecord<'a> {
+        AccessRecord {
+            request_id: "r-1",
+            client_ip: Some("2001:db8::7".parse().unwrap()),
+            listener: "http",
+            app: "portal",
+            method: "GET",
+            host: "portal.localhost",
+            path,
+            status: 200,
+            upstream: None,
+            duration: Duration::from_micros(1_234_567),
+            bytes_sent: 42,
+            bytes_received: 0,
+            rate_limited: false,
+            refused: None,
+            error,
+        }
+    }
+
+    #[test]
+    fn an_access_line_is_one_json_object_with_every_field() {
+        let v = logged(&record("/a?q=1", None));
+        assert_eq!(v["level"], "INFO");
+        assert_eq!(v["target"], "govgate::access");
+        assert!(v["timestamp"].as_str().unwrap().ends_with('Z'), "{v}");
+        assert_eq!(v["client_ip"], "2001:db8::7");
+        assert_eq!(v["status"], 200);
+        assert_eq!(v["duration_ms"], 1234.567);
+        assert_eq!(v["rate_limited"], false);
+        assert_eq!(v["path"], "/a?q=1");
+        assert!(v.get("upstream").is_none() && v.get("refused").is_none(), "absent values are left out: {v}");
+    }
+
+    #[test]
+    fn quotes_controls_and_non_ascii_are_escaped_not_lost() {
+        let error = "bad \"peer\"\\ \n\t\u{1} 中文".to_string();
+        let v = logged(&record("/搜索?x=\"", Some(error.clone())));
+        assert_eq!(v["error"], error.as_str());
+        assert_eq!(v["path"], "/搜索?x=\"");
     }
 
     #[test]

@@ -135,13 +135,7 @@ fn certificates(command: Command) -> Result<bool, certs_cli::CliError> {
 fn init_logging() -> Option<access_log::FlushGuard> {
     let stdout = access_log::BatchWriter::new(std::io::stdout(), 64 * 1024);
     let guard = stdout.flush_every(std::time::Duration::from_millis(200)).ok();
-    let access = tracing_subscriber::fmt::layer()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_writer(stdout)
-        .with_filter(Targets::new().with_target(ACCESS, Level::INFO));
+    let access = access_log::AccessLayer::new(stdout).with_filter(Targets::new().with_target(ACCESS, Level::INFO));
     // Filters that state their most verbose level let `log` records below it (pingora's debug
     // and trace lines) be dropped at the call site instead of reaching the subscriber.
     let filter = EnvFilter::try_from_env("GOVGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));

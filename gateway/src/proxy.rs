@@ -540,6 +540,9 @@ impl ProxyHttp for Gateway {
         peer.options.read_timeout = Some(app.read_timeout);
         peer.options.write_timeout = Some(app.write_timeout);
         peer.options.idle_timeout = Some(Duration::from_secs(60));
+        if state.policy.server.upstream_pools_per_thread && !state.policy.server.work_stealing {
+            peer.group_key = crate::upstreams::worker_pool_group();
+        }
         Ok(Box::new(peer))
     }
 

@@ -95,8 +95,8 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
     Ok((server, shared))
 }
 
-/// Runs the server until SIGTERM (drain, then exit), SIGINT (exit now) or SIGQUIT (hand the
-/// listening sockets to a new process).
+/// Runs the server until SIGTERM (drain, then exit), SIGINT (exit without draining) or SIGQUIT
+/// (hand the listening sockets to a new process). Queued attack events are stored in every case.
 pub fn run(server: Server, shared: Arc<Shared>) {
     let timeout = shared.state.load().policy.server.shutdown_timeout.0;
     server.run(RunArgs { shutdown_signal: Box::new(DrainOnTerm { shared, timeout }) });
@@ -119,7 +119,7 @@ impl ShutdownSignalWatch for DrainOnTerm {
             tracing::error!("cannot listen for shutdown signals");
             return std::future::pending().await;
         };
-        tokio::select! {
+        let signal = tokio::select! {
             _ = int.recv() => ShutdownSignal::FastShutdown,
             _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
             _ = term.recv() => {
@@ -134,14 +134,16 @@ impl ShutdownSignalWatch for DrainOnTerm {
                 if n > 0 {
                     tracing::warn!(in_flight = n, "shutdown_timeout reached with requests still in flight");
                 }
-                if let Some(events) = &self.shared.events {
-                    if !events.queue.flush(Duration::from_secs(10)).await {
-                        tracing::error!("attack events still queued at exit were not all stored");
-                    }
-                }
                 ShutdownSignal::GracefulTerminate
             }
+        };
+        // Whichever way the process ends, the attack events already queued are stored first.
+        if let Some(events) = &self.shared.events {
+            if !events.queue.flush(Duration::from_secs(10)).await {
+                tracing::error!("attack events still queued at exit were not all stored");
+            }
         }
+        signal
     }
 }
 

@@ -299,7 +299,13 @@ impl Gateway {
     /// Stops the gateway with SIGTERM (drain, clean exit) and starts it again on the same
     /// policy, ports and data directory.
     pub fn restart(&mut self) {
-        self.signal("TERM");
+        self.restart_after("TERM");
+    }
+
+    /// Stops the gateway with the signal `name` (`TERM`, or `INT` for an exit without draining),
+    /// expects a clean exit, and starts it again as [`Gateway::restart`] does.
+    pub fn restart_after(&mut self, name: &str) {
+        self.signal(name);
         assert!(self.wait_exit(Duration::from_secs(30)).is_some_and(|s| s.success()), "no clean exit:\n{}", self.log());
         self.child = Self::spawn(self.dir.path(), &self.config);
         self.wait_ready();
