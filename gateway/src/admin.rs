@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 pub struct AdminApp {
     pub shared: Arc<Shared>,
-    pub console: crate::console::Console,
 }
 
 fn respond(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -51,8 +50,9 @@ impl AdminApp {
             headers: req.headers.clone(),
             body,
             client_ip,
+            caller: crate::console::auth::Caller::AdminListener,
         };
-        let reply = self.console.handle(&self.shared, request).await;
+        let reply = self.shared.console.handle(&self.shared, request).await;
         let mut b = Response::builder()
             .status(reply.status)
             .header(http::header::CONTENT_TYPE, reply.content_type)

@@ -113,34 +113,59 @@ fn percent_decode(s: &str) -> String {
 
 /// The demo citizen's user name.
 pub const DEMO_USER: &str = "zhangsan";
+/// The demo security officer's user name (staff with the role `security`: the console).
+pub const DEMO_SECURITY_USER: &str = "anquan";
 
-/// Creates the demo citizen in the identity provider (or gives it a new password) and returns
-/// the password, made at random on every start. Runs before the server starts, on a runtime
-/// of its own.
-pub fn ensure_demo_citizen(shared: &crate::state::Shared) -> Result<Option<String>, String> {
+/// The demo accounts' passwords, made at random on every start.
+pub struct DemoAccounts {
+    pub citizen: String,
+    pub security: String,
+}
+
+/// Creates the demo citizen and the demo security officer in the identity provider (or gives
+/// them new passwords). Runs before the server starts, on a runtime of its own; `None` when
+/// the policy serves no identity provider.
+pub fn ensure_demo_accounts(shared: &crate::state::Shared) -> Result<Option<DemoAccounts>, String> {
+    use govgate_idp::users::{AccountKind, NewUser};
     let Some(idp) = &shared.idp else { return Ok(None) };
-    let password = format!("Demo-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        let provider = govgate_idp::Idp::open(idp.config().clone()).await.map_err(|e| e.to_string())?;
-        let store = provider.store();
-        let argon = govgate_idp::password::Argon2Params::PRODUCTION;
-        let user = govgate_idp::users::NewUser {
+    let password = || format!("Demo-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let accounts = DemoAccounts { citizen: password(), security: password() };
+    let users = [
+        NewUser {
             username: DEMO_USER.into(),
-            kind: Some(govgate_idp::users::AccountKind::Citizen),
+            kind: Some(AccountKind::Citizen),
             display_name: "张三".into(),
-            password: password.clone(),
+            password: accounts.citizen.clone(),
             id_number: Some("11010519491231002X".into()),
             uscc: None,
             mobile: Some("13800138000".into()),
             email: Some("zhangsan@example.gov.cn".into()),
             real_name_level: Some(2),
             roles: Vec::new(),
-        };
-        if govgate_idp::admin::add_user(store, "govgate demo", &user, argon).await.is_err() {
-            govgate_idp::admin::set_password(store, "govgate demo", DEMO_USER, &password, argon).await.map_err(|e| e.to_string())?;
+        },
+        NewUser {
+            username: DEMO_SECURITY_USER.into(),
+            kind: Some(AccountKind::Staff),
+            display_name: "安全员 李四".into(),
+            password: accounts.security.clone(),
+            email: Some("anquan@example.gov.cn".into()),
+            roles: vec![crate::console::auth::ROLE_SECURITY.to_string(), "staff".into()],
+            ..Default::default()
+        },
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let provider = govgate_idp::Idp::open(idp.config().clone()).await.map_err(|e| e.to_string())?;
+        let store = provider.store();
+        let argon = govgate_idp::password::Argon2Params::PRODUCTION;
+        for user in &users {
+            if govgate_idp::admin::add_user(store, "govgate demo", user, argon).await.is_err() {
+                govgate_idp::admin::set_password(store, "govgate demo", &user.username, &user.password, argon)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
         }
         Ok::<_, String>(())
     })?;
-    Ok(Some(password))
+    Ok(Some(accounts))
 }

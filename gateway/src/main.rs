@@ -213,21 +213,21 @@ fn main() -> ExitCode {
             for s in govgate_gateway::demo::services() {
                 server.add_service(s);
             }
-            let citizen = match govgate_gateway::demo::ensure_demo_citizen(&shared) {
-                Ok(c) => c,
+            let accounts = match govgate_gateway::demo::ensure_demo_accounts(&shared) {
+                Ok(a) => a,
                 Err(e) => {
-                    eprintln!("govgate: the demo citizen could not be created: {e}");
+                    eprintln!("govgate: the demo accounts could not be created: {e}");
                     return ExitCode::FAILURE;
                 }
             };
-            print_demo_help(&shared.state.load().policy, citizen.as_deref());
+            print_demo_help(&shared.state.load().policy, accounts.as_ref());
             govgate_gateway::server::run(server, shared);
             ExitCode::SUCCESS
         }
     }
 }
 
-fn print_demo_help(policy: &govgate_policies::Policy, citizen: Option<&str>) {
+fn print_demo_help(policy: &govgate_policies::Policy, accounts: Option<&govgate_gateway::demo::DemoAccounts>) {
     let port = |tls: bool| policy.listeners.iter().find(|l| l.tls == tls).map(|l| l.address.port());
     let (http, https) = (port(false).unwrap_or(8080), port(true).unwrap_or(8443));
     let ca = policy.data_dir().join("tls/ca.pem");
@@ -249,7 +249,7 @@ Try:
   curl -s "http://tax.localhost:{http}/?q=<script>alert(1)</script>" >/dev/null          # passes: tax is detect-only
   tail -n 2 {events}                                                                         # the attack events
   govgate logs query --config CONFIG --kind waf                                              # … from the event store
-  http://{admin}/console   security console (set [admin] password_argon2: govgate admin-password)
+{console}
   curl --cacert {ca} https://shebao.localhost:{https}/
 
 Single sign-on at the gateway (in a browser, over HTTPS):
@@ -260,12 +260,23 @@ Single sign-on at the gateway (in a browser, over HTTPS):
 {idp}
 Access log lines (JSON) go to stdout; press Ctrl-C to stop.
 "#,
-        idp = match (policy.idp.issuer.as_deref(), citizen) {
-            (Some(issuer), Some(password)) => format!(
-                "Identity provider (OpenID Connect): {issuer}/.well-known/openid-configuration\n  demo citizen 张三: user name {} password {password}   (clients: policies/demo-clients.toml)\n",
-                govgate_gateway::demo::DEMO_USER
+        idp = match (policy.idp.issuer.as_deref(), accounts) {
+            (Some(issuer), Some(a)) => format!(
+                "Identity provider (OpenID Connect): {issuer}/.well-known/openid-configuration   (clients: policies/demo-clients.toml)\n  demo citizen 张三: user name {} password {}\n  demo security officer (staff, role security): user name {} password {}\n",
+                govgate_gateway::demo::DEMO_USER,
+                a.citizen,
+                govgate_gateway::demo::DEMO_SECURITY_USER,
+                a.security
             ),
             _ => String::new(),
+        },
+        console = {
+            let hosts = policy.apps.iter().filter(|a| a.builtin == Some(govgate_policies::Builtin::Console)).flat_map(|a| &a.hosts);
+            let sso: Vec<String> = hosts
+                .map(|h| format!("  https://{}:{https}/console   security console: log in as the demo security officer below", h.as_str()))
+                .collect();
+            let fallback = format!("  http://{admin}/console   security console on the admin listener (password login: set [admin] password_argon2)");
+            sso.into_iter().chain([fallback]).collect::<Vec<_>>().join("\n")
         },
         ca = ca.display(),
         events = policy.data_dir().join("attack-events.jsonl").display(),

@@ -10,6 +10,7 @@ use crate::error_page;
 use crate::headers::{self, Forwarding, SecurityHeaders};
 use crate::leaks::{self, LeakGuard};
 use crate::slow_client::HeadRead;
+use crate::sso::access::Identity;
 use crate::state::{GatewayState, InFlight, Shared};
 use crate::waf::{self, AppWaf};
 use async_trait::async_trait;
@@ -52,6 +53,12 @@ pub struct RequestCtx {
     prefetched: Option<Prefetched>,
     leak: Option<LeakGuard>,
     _in_flight: Option<InFlight>,
+}
+
+/// What single sign-on let through: the identity headers for the app, and who it is.
+struct Passed {
+    headers: Vec<(String, String)>,
+    who: Option<Identity>,
 }
 
 /// Marker persisted on a keep-alive connection so the next request knows it is a reuse.
@@ -228,15 +235,9 @@ impl Gateway {
         session.write_response_body(body, true).await
     }
 
-    /// Single sign-on: the identity headers to add, or `None` when a response (login redirect,
-    /// 401/403, a `/.govgate/*` route) has been written instead.
-    async fn sso_gate(
-        &self,
-        session: &mut Session,
-        ctx: &mut RequestCtx,
-        app: usize,
-        has_body: bool,
-    ) -> Result<Option<Vec<(String, String)>>> {
+    /// Single sign-on: the identity headers to add and who is logged in, or `None` when a
+    /// response (login redirect, 401/403, a `/.govgate/*` route) has been written instead.
+    async fn sso_gate(&self, session: &mut Session, ctx: &mut RequestCtx, app: usize, has_body: bool) -> Result<Option<Passed>> {
         let state = ctx.state.clone();
         let req = session.req_header();
         let pq = ctx.rewrite.clone().unwrap_or_else(|| req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string());
@@ -259,12 +260,12 @@ impl Gateway {
             request_id: &ctx.request_id,
         };
         let reply = match self.shared.sso.gate(self.shared.idp.as_ref(), &state.policy, &state.policy.apps[app], &sso_req, &body).await {
-            crate::sso::Gate::Continue(add) => return Ok(Some(add)),
+            crate::sso::Gate::Continue { headers, who } => return Ok(Some(Passed { headers, who })),
             crate::sso::Gate::Reply(r) => r,
         };
         ctx.refused = reply.refused;
         if let Some(kind) = crate::sso::event_kind(&reply) {
-            self.record_refusal(session.req_header(), ctx, kind, reply.status, None);
+            self.record_refusal(session.req_header(), ctx, kind, reply.status, reply.user.as_deref());
         }
         let mut resp = pingora_http::ResponseHeader::build(reply.status, Some(reply.headers.len() + 4))?;
         for (k, v) in reply.headers {
@@ -281,6 +282,52 @@ impl Gateway {
         session.write_response_header(Box::new(resp), false).await?;
         session.write_response_body((!head_only).then(|| Bytes::from(reply.body)), true).await?;
         Ok(None)
+    }
+
+    /// Answers a request to the security console app: single sign-on has let `who` through
+    /// (the app's `access` requires the role `security`); the console decides again on that
+    /// identity and the CSRF token, as for the admin listener.
+    async fn serve_console(&self, session: &mut Session, ctx: &mut RequestCtx, who: Option<Identity>, has_body: bool) -> Result<()> {
+        let Some(who) = who else {
+            // Only a policy without an identity provider gets here; validation refuses those.
+            ctx.refused = Some("console_without_sso");
+            return self.respond(session, ctx, 403, Vec::new(), has_body).await;
+        };
+        ctx.max_body = ctx.max_body.min(crate::console::MAX_BODY as u64);
+        let Some(body) = self.read_body(session, ctx, has_body).await? else { return Ok(()) };
+        let req = session.req_header();
+        let staff = crate::console::auth::Staff { name: who.label().to_string(), roles: who.roles };
+        let sso_session = crate::console::auth::cookie(&req.headers, crate::sso::SESSION_COOKIE).map(str::to_string);
+        // The normalised path, as single sign-on judged it.
+        let pq = ctx.rewrite.as_deref().unwrap_or_else(|| req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+        let (path, query) = pq.split_once('?').unwrap_or((pq, ""));
+        let request = crate::console::ApiRequest {
+            method: req.method.clone(),
+            path: path.to_string(),
+            query: query.to_string(),
+            headers: req.headers.clone(),
+            body: body.to_vec(),
+            client_ip: ctx.client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            caller: crate::console::auth::Caller::SignedIn { staff, session: sso_session },
+        };
+        let head_only = req.method == http::Method::HEAD;
+        let reply = self.shared.console.handle(&self.shared, request).await;
+        if reply.status >= 400 {
+            ctx.refused = Some("console");
+        }
+        let mut resp = pingora_http::ResponseHeader::build(reply.status, Some(reply.headers.len() + 5))?;
+        resp.insert_header(http::header::CONTENT_TYPE, reply.content_type)?;
+        resp.insert_header(http::header::CONTENT_LENGTH, reply.body.len())?;
+        resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+        for (k, v) in reply.headers {
+            if k != "cache-control" {
+                resp.append_header(k, v)?;
+            }
+        }
+        resp.insert_header(headers::X_REQUEST_ID, ctx.request_id.as_str())?;
+        self.security_headers(ctx).apply(&mut resp, self.listener(ctx).https)?;
+        session.write_response_header(Box::new(resp), false).await?;
+        session.write_response_body((!head_only).then(|| Bytes::from(reply.body)), true).await
     }
 
     /// Answers a request to the built-in certificate API.
@@ -479,12 +526,18 @@ impl ProxyHttp for Gateway {
                         self.serve_idp(session, ctx, has_body).await?;
                         return Ok(true);
                     }
+                    Some(Builtin::Console) => {
+                        if let Some(passed) = self.sso_gate(session, ctx, app, has_body).await? {
+                            self.serve_console(session, ctx, passed.who, has_body).await?;
+                        }
+                        return Ok(true);
+                    }
                     None => {}
                 }
-                let Some(identity) = self.sso_gate(session, ctx, app, has_body).await? else { return Ok(true) };
+                let Some(passed) = self.sso_gate(session, ctx, app, has_body).await? else { return Ok(true) };
                 headers::strip_reserved(session.req_header_mut());
                 crate::sso::strip_own_cookies(session.req_header_mut());
-                for (k, v) in identity {
+                for (k, v) in passed.headers {
                     session.req_header_mut().insert_header(k, v)?;
                 }
                 Ok(false)

@@ -84,7 +84,7 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
     server.add_service(service);
 
     if let Some(addr) = policy.admin.address {
-        let mut admin = Service::new("govgate admin".into(), AdminApp { shared: shared.clone(), console: Default::default() });
+        let mut admin = Service::new("govgate admin".into(), AdminApp { shared: shared.clone() });
         admin.add_tcp(&addr.to_string());
         admin.threads = Some(1);
         server.add_service(admin);

@@ -118,6 +118,8 @@ pub struct Shared {
     pub draining: AtomicBool,
     /// The event store (attack events, bans), when it is open.
     pub events: Option<Arc<crate::events::service::EventService>>,
+    /// The security console and admin API (served by the admin listener and by a console app).
+    pub console: crate::console::Console,
 }
 
 impl Shared {
@@ -132,6 +134,7 @@ impl Shared {
             in_flight: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             events: None,
+            console: Default::default(),
         }
     }
 

@@ -132,8 +132,10 @@ pub struct Admin {
     /// Listener for `/metrics`, `/healthz`, `/readyz`, the admin API (`/api/`) and the security
     /// console (`/console`); keep it off the public network.
     pub address: Option<SocketAddr>,
-    /// Argon2id hash (PHC string) of the console and admin API password, made with
-    /// `govgate admin-password`; without it the console and `/api/` refuse every login.
+    /// Argon2id hash (PHC string) of the console and admin API password on this listener (the
+    /// break-glass login), made with `govgate admin-password`; without it this listener's
+    /// console and `/api/` refuse every login. Staff normally log in through single sign-on on
+    /// an app with `builtin = "console"`.
     pub password_argon2: Option<String>,
     /// How long a console login lasts.
     pub session_ttl: Dur,
@@ -500,6 +502,9 @@ pub enum Builtin {
     CertsApi,
     /// The OpenID Connect provider (see `[idp]`).
     Idp,
+    /// The security console and admin API (docs/console.md), for staff who log in through
+    /// single sign-on: the app's `access` must require the role `security`.
+    Console,
 }
 
 /// A limit for one path of an app, such as a login or search endpoint.

@@ -1,7 +1,7 @@
 //! Single sign-on at the gateway: the `[sso]` section and each app's `access` requirement
 //! (who may reach it), with the cross-field checks that belong to them.
 
-use crate::model::Policy;
+use crate::model::{App, Builtin, Policy};
 use crate::validate::{Key, Problem};
 use crate::values::{Dur, PathPrefix};
 use serde::Deserialize;
@@ -137,7 +137,9 @@ pub fn check(policy: &Policy, out: &mut Vec<Problem>) {
     for (i, app) in policy.apps.iter().enumerate() {
         let at = |k: &'static str| vec![N("apps"), I(i), N(k)];
         let protected = !app.access.is_public() || app.access_paths.iter().any(|p| !p.access.is_public());
-        if protected && app.builtin.is_some() {
+        if app.builtin == Some(Builtin::Console) {
+            check_console(app, i, out);
+        } else if protected && app.builtin.is_some() {
             out.push(Problem { path: at("access"), message: "a builtin service cannot be put behind the gateway's login".into() });
         }
         check_access(&app.access, at("access"), out);
@@ -165,6 +167,31 @@ pub fn check(policy: &Policy, out: &mut Vec<Problem>) {
                 out.push(Problem { path: at("sso_client"), message: "sso_client must be a client id without spaces".into() });
             }
         }
+    }
+}
+
+/// The role the security console requires (`builtin = "console"`).
+pub const ROLE_SECURITY: &str = "security";
+
+/// The console app is reached only through single sign-on by staff with the role `security`:
+/// its `access` says so (the policy reads as it works), and nothing opens a path of it wider.
+fn check_console(app: &App, i: usize, out: &mut Vec<Problem>) {
+    use Key::{Index as I, Name as N};
+    let requires_security = matches!(&app.access, Access::Require(r) if r.roles.iter().any(|r| r == ROLE_SECURITY));
+    if !requires_security {
+        out.push(Problem {
+            path: vec![N("apps"), I(i), N("access")],
+            message: format!("the console needs staff with the role `{ROLE_SECURITY}`: write access = {{ roles = [\"{ROLE_SECURITY}\"] }}"),
+        });
+    }
+    if !app.access_paths.is_empty() || !app.api_paths.is_empty() {
+        let key = if app.access_paths.is_empty() { "api_paths" } else { "access_paths" };
+        out.push(Problem {
+            path: vec![N("apps"), I(i), N(key)],
+            message:
+                "the console takes no access_paths or api_paths: every path needs the console's login (scripts use the admin listener)"
+                    .into(),
+        });
     }
 }
 
@@ -238,6 +265,28 @@ upstreams = ["127.0.0.1:9001"]
         assert!(e.len() == 1 && e[0].contains(":14:") && e[0].contains("real_name_level is 1 to 4"), "{e:?}");
         let e = errors(&format!("{BASE}claims = [\"Name; x\"]\n"));
         assert!(e.len() == 1 && e[0].contains(":14:"), "{e:?}");
+    }
+
+    #[test]
+    fn the_console_requires_the_security_role() {
+        let console = |access: &str| {
+            let text = BASE.to_string()
+                + &format!("\n[[apps]]\nname = \"console\"\nhosts = [\"console.gov.cn\"]\nbuiltin = \"console\"\n{access}\n");
+            errors(&text)
+        };
+        assert_eq!(console("access = { roles = [\"security\"], acr = \"otp\" }"), Vec::<String>::new());
+        for bad in ["", "access = \"login\"", "access = { roles = [\"staff\"] }"] {
+            let e = console(bad);
+            assert!(e.len() == 1 && e[0].contains("role `security`"), "{bad}: {e:?}");
+        }
+        let e = console("access = { roles = [\"security\"] }\naccess_paths = [{ path = \"/api\", access = \"public\" }]");
+        assert!(e.len() == 1 && e[0].contains("no access_paths"), "{e:?}");
+        let e = console("access = { roles = [\"security\"] }\napi_paths = [\"/api\"]");
+        assert!(e.len() == 1 && e[0].contains("api_paths"), "{e:?}");
+        let e = errors(
+            &format!("{BASE}access = {{ roles = [\"security\"] }}\n").replace("upstreams = [\"127.0.0.1:9001\"]", "builtin = \"idp\""),
+        );
+        assert!(e.iter().any(|e| e.contains("cannot be put behind")), "other builtin services stay unprotected: {e:?}");
     }
 
     #[test]

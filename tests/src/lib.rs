@@ -3,6 +3,7 @@
 //! what reached them (parsed requests and the raw bytes).
 
 pub mod browser;
+pub mod web;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

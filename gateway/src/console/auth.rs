@@ -1,12 +1,18 @@
-//! Who may use the admin API and the security console. Today: one password from the policy
-//! (`[admin] password_argon2`, an argon2id hash) grants the role `security`; [`Sessions::authorize`]
-//! is the one place that decides, so single sign-on can replace it.
+//! Who may use the admin API and the security console. [`Sessions::authorize`] is the one
+//! place that decides, for both ways in ([`Caller`]):
 //!
-//! A login makes a random session token (256 bits), kept only as its SHA-256, sent back as an
-//! `HttpOnly; SameSite=Strict` cookie and in the body (for scripts: `Authorization: Bearer`).
-//! A cookie-authenticated call that changes something must also carry the session's CSRF token
-//! in `X-CSRF-Token`. Failed logins are counted per client address: five within 15 minutes
-//! lock that address out for 15 minutes.
+//! * **single sign-on** (the console app, `builtin = "console"`, behind the proxy): the gateway's
+//!   SSO session names the staff member and their roles; the console trusts that identity, which
+//!   the proxy hands over, and never a client header. Its CSRF token is an HMAC (key made at
+//!   start) of the SSO session cookie, so it is bound to that session and nothing is stored.
+//! * **the admin listener's password** (`[admin] password_argon2`, argon2id; the break-glass
+//!   login): it grants the role `security`. A login makes a random session token (256 bits),
+//!   kept only as its SHA-256, sent back as an `HttpOnly; SameSite=Strict` cookie and in the
+//!   body (for scripts: `Authorization: Bearer`). Failed logins are counted per client address:
+//!   five within 15 minutes lock that address out for 15 minutes.
+//!
+//! Either way, a cookie-authenticated call that changes something must carry the session's
+//! CSRF token in `X-CSRF-Token`, and the staff member must hold the role `security`.
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -23,7 +29,7 @@ use subtle::ConstantTimeEq;
 pub const COOKIE: &str = "govgate_console";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// The role the console and the admin API require.
-pub const ROLE_SECURITY: &str = "security";
+pub use govgate_policies::sso::ROLE_SECURITY;
 
 const MAX_FAILURES: u32 = 5;
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -40,6 +46,16 @@ impl Staff {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }
+}
+
+/// How the listener that received a request knows who sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The admin listener: a password session in the request (cookie or bearer token), if any.
+    AdminListener,
+    /// The console app behind the proxy: single sign-on found this person; `session` is their
+    /// SSO session cookie (what the CSRF token is bound to).
+    SignedIn { staff: Staff, session: Option<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,10 +103,20 @@ struct Session {
     expires: Instant,
 }
 
-#[derive(Default)]
 pub struct Sessions {
     by_hash: Mutex<HashMap<[u8; 32], Session>>,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// Makes the CSRF tokens of single sign-on sessions (random at start; tokens are fetched
+    /// again by the page after a restart).
+    csrf_key: ring::hmac::Key,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        let mut k = [0u8; 32];
+        OsRng.fill_bytes(&mut k);
+        Sessions { by_hash: Mutex::default(), failures: Mutex::default(), csrf_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &k) }
+    }
 }
 
 fn random_token() -> String {
@@ -200,33 +226,56 @@ impl Sessions {
         }
     }
 
+    /// The CSRF token of a single sign-on session.
+    fn sso_csrf(&self, session: &str) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ring::hmac::sign(&self.csrf_key, session.as_bytes()).as_ref())
+    }
+
     /// The CSRF token of this request's session.
-    pub fn csrf(&self, headers: &HeaderMap, now: Instant) -> Option<String> {
+    pub fn csrf(&self, caller: &Caller, headers: &HeaderMap, now: Instant) -> Option<String> {
+        if let Caller::SignedIn { session, .. } = caller {
+            return session.as_deref().map(|s| self.sso_csrf(s));
+        }
         let token = cookie(headers, COOKIE).or_else(|| bearer(headers))?;
         let s = self.by_hash.lock().ok()?;
         s.get(&token_hash(token)).filter(|s| s.expires > now).map(|s| s.csrf.clone())
     }
 
-    /// Decides whether a request may go on: a live session (bearer token, or cookie plus CSRF
-    /// token for a change) whose staff holds `role`. The single point SSO will replace.
-    pub fn authorize(&self, headers: &HeaderMap, changes_state: bool, role: &'static str, now: Instant) -> Result<Staff, AuthError> {
-        let (token, by_cookie) = match (bearer(headers), cookie(headers, COOKIE)) {
-            (Some(t), _) => (t, false),
-            (None, Some(t)) => (t, true),
-            (None, None) => return Err(AuthError::Missing),
+    /// Decides whether a request may go on: someone known (signed in through single sign-on, or
+    /// a live password session: bearer token or cookie) who holds `role`, and for a
+    /// cookie-authenticated change the session's CSRF token. The single decision point.
+    pub fn authorize(
+        &self,
+        caller: &Caller,
+        headers: &HeaderMap,
+        changes_state: bool,
+        role: &'static str,
+        now: Instant,
+    ) -> Result<Staff, AuthError> {
+        let (staff, csrf) = match caller {
+            // The SSO session is a cookie: every change needs the token bound to it.
+            Caller::SignedIn { staff, session } => (staff.clone(), Some(session.as_deref().map(|s| self.sso_csrf(s)).unwrap_or_default())),
+            Caller::AdminListener => {
+                let (token, by_cookie) = match (bearer(headers), cookie(headers, COOKIE)) {
+                    (Some(t), _) => (t, false),
+                    (None, Some(t)) => (t, true),
+                    (None, None) => return Err(AuthError::Missing),
+                };
+                let s = self.by_hash.lock().map_err(|_| AuthError::Expired)?;
+                let session = s.get(&token_hash(token)).filter(|s| s.expires > now).ok_or(AuthError::Expired)?;
+                (session.staff.clone(), by_cookie.then(|| session.csrf.clone()))
+            }
         };
-        let s = self.by_hash.lock().map_err(|_| AuthError::Expired)?;
-        let session = s.get(&token_hash(token)).filter(|s| s.expires > now).ok_or(AuthError::Expired)?;
-        if by_cookie && changes_state {
+        if let (Some(expected), true) = (csrf, changes_state) {
             let sent = headers.get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
-            if !bool::from(sent.ct_eq(session.csrf.as_bytes())) {
+            if expected.is_empty() || !bool::from(sent.ct_eq(expected.as_bytes())) {
                 return Err(AuthError::Csrf);
             }
         }
-        if !session.staff.has_role(role) {
+        if !staff.has_role(role) {
             return Err(AuthError::Role(role));
         }
-        Ok(session.staff.clone())
+        Ok(staff)
     }
 }
 
@@ -257,21 +306,77 @@ mod tests {
         let s = Sessions::default();
         let now = Instant::now();
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        assert_eq!(s.authorize(&HeaderMap::new(), false, ROLE_SECURITY, now), Err(AuthError::Missing));
+        assert_eq!(s.authorize(&Caller::AdminListener, &HeaderMap::new(), false, ROLE_SECURITY, now), Err(AuthError::Missing));
         let new = s.login_result(ip, Ok(true), Duration::from_secs(60), now).unwrap();
         let cookie = format!("other=1; {COOKIE}={}", new.token);
-        assert!(s.authorize(&headers(&[("cookie", &cookie)]), false, ROLE_SECURITY, now).is_ok());
-        assert_eq!(s.authorize(&headers(&[("cookie", &cookie)]), true, ROLE_SECURITY, now), Err(AuthError::Csrf));
-        assert_eq!(s.authorize(&headers(&[("cookie", &cookie), (CSRF_HEADER, "wrong")]), true, ROLE_SECURITY, now), Err(AuthError::Csrf));
-        assert!(s.authorize(&headers(&[("cookie", &cookie), (CSRF_HEADER, &new.csrf)]), true, ROLE_SECURITY, now).is_ok());
+        assert!(s.authorize(&Caller::AdminListener, &headers(&[("cookie", &cookie)]), false, ROLE_SECURITY, now).is_ok());
+        assert_eq!(s.authorize(&Caller::AdminListener, &headers(&[("cookie", &cookie)]), true, ROLE_SECURITY, now), Err(AuthError::Csrf));
+        assert_eq!(
+            s.authorize(&Caller::AdminListener, &headers(&[("cookie", &cookie), (CSRF_HEADER, "wrong")]), true, ROLE_SECURITY, now),
+            Err(AuthError::Csrf)
+        );
+        assert!(s
+            .authorize(&Caller::AdminListener, &headers(&[("cookie", &cookie), (CSRF_HEADER, &new.csrf)]), true, ROLE_SECURITY, now)
+            .is_ok());
         let bearer = format!("Bearer {}", new.token);
-        assert!(s.authorize(&headers(&[("authorization", &bearer)]), true, ROLE_SECURITY, now).is_ok());
-        assert_eq!(s.authorize(&headers(&[("authorization", &bearer)]), false, "auditor", now), Err(AuthError::Role("auditor")));
-        assert_eq!(s.authorize(&headers(&[("authorization", "Bearer forged")]), false, ROLE_SECURITY, now), Err(AuthError::Expired));
+        assert!(s.authorize(&Caller::AdminListener, &headers(&[("authorization", &bearer)]), true, ROLE_SECURITY, now).is_ok());
+        assert_eq!(
+            s.authorize(&Caller::AdminListener, &headers(&[("authorization", &bearer)]), false, "auditor", now),
+            Err(AuthError::Role("auditor"))
+        );
+        assert_eq!(
+            s.authorize(&Caller::AdminListener, &headers(&[("authorization", "Bearer forged")]), false, ROLE_SECURITY, now),
+            Err(AuthError::Expired)
+        );
         let later = now + Duration::from_secs(61);
-        assert_eq!(s.authorize(&headers(&[("authorization", &bearer)]), false, ROLE_SECURITY, later), Err(AuthError::Expired));
+        assert_eq!(
+            s.authorize(&Caller::AdminListener, &headers(&[("authorization", &bearer)]), false, ROLE_SECURITY, later),
+            Err(AuthError::Expired)
+        );
         s.end(&headers(&[("cookie", &cookie)]));
-        assert_eq!(s.authorize(&headers(&[("authorization", &bearer)]), false, ROLE_SECURITY, now), Err(AuthError::Expired));
+        assert_eq!(
+            s.authorize(&Caller::AdminListener, &headers(&[("authorization", &bearer)]), false, ROLE_SECURITY, now),
+            Err(AuthError::Expired)
+        );
+    }
+
+    #[test]
+    fn signed_in_staff_need_the_role_and_a_csrf_token_bound_to_their_session() {
+        let s = Sessions::default();
+        let now = Instant::now();
+        let staff = |roles: &[&str]| Staff { name: "li".into(), roles: roles.iter().map(|r| r.to_string()).collect() };
+        let caller = |roles: &[&str], session: &str| Caller::SignedIn { staff: staff(roles), session: Some(session.into()) };
+        let security = caller(&[ROLE_SECURITY, "staff"], "session-a");
+        assert_eq!(s.authorize(&security, &HeaderMap::new(), false, ROLE_SECURITY, now), Ok(staff(&[ROLE_SECURITY, "staff"])));
+        let csrf = s.csrf(&security, &HeaderMap::new(), now).unwrap();
+        assert!(csrf.len() >= 43, "{csrf}");
+        assert!(!csrf.contains("session-a"));
+        assert_eq!(s.authorize(&security, &HeaderMap::new(), true, ROLE_SECURITY, now), Err(AuthError::Csrf));
+        assert!(s.authorize(&security, &headers(&[(CSRF_HEADER, &csrf)]), true, ROLE_SECURITY, now).is_ok());
+        // Another session's token does not fit, nor does another gateway start's.
+        let other = caller(&[ROLE_SECURITY], "session-b");
+        assert_eq!(s.authorize(&other, &headers(&[(CSRF_HEADER, &csrf)]), true, ROLE_SECURITY, now), Err(AuthError::Csrf));
+        assert_eq!(
+            Sessions::default().authorize(&security, &headers(&[(CSRF_HEADER, &csrf)]), true, ROLE_SECURITY, now),
+            Err(AuthError::Csrf)
+        );
+        let no_session = Caller::SignedIn { staff: staff(&[ROLE_SECURITY]), session: None };
+        assert_eq!(s.authorize(&no_session, &headers(&[(CSRF_HEADER, "")]), true, ROLE_SECURITY, now), Err(AuthError::Csrf));
+        // A bearer header does not excuse a signed-in caller from the token.
+        assert_eq!(s.authorize(&security, &headers(&[("authorization", "Bearer x")]), true, ROLE_SECURITY, now), Err(AuthError::Csrf));
+        // Without the role: refused, even with everything else right.
+        let citizen = caller(&["staff"], "session-c");
+        let csrf = s.csrf(&citizen, &HeaderMap::new(), now).unwrap();
+        assert_eq!(s.authorize(&citizen, &HeaderMap::new(), false, ROLE_SECURITY, now), Err(AuthError::Role(ROLE_SECURITY)));
+        assert_eq!(s.authorize(&citizen, &headers(&[(CSRF_HEADER, &csrf)]), true, ROLE_SECURITY, now), Err(AuthError::Role(ROLE_SECURITY)));
+        // A password session's cookie means nothing on the SSO side, and the reverse.
+        let new = s.login_result("127.0.0.1".parse().unwrap(), Ok(true), Duration::from_secs(60), now).unwrap();
+        let cookie = format!("{COOKIE}={}", new.token);
+        assert_eq!(
+            s.authorize(&Caller::AdminListener, &headers(&[("cookie", "__Host-govgate-session=session-a")]), false, ROLE_SECURITY, now),
+            Err(AuthError::Missing)
+        );
+        assert!(s.authorize(&Caller::AdminListener, &headers(&[("cookie", &cookie)]), false, ROLE_SECURITY, now).is_ok());
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The admin API (`/api/…`, JSON, docs/api/admin.openapi.yaml) and the security console
-//! (`/console`), both served by the admin listener: search attack events, look at one, charts'
-//! totals, bans, and marking false positives (answered with the policy exclusion that would stop
-//! them). Who may call is decided in [`auth`]; the page itself is in [`page`].
+//! (`/console`): search attack events, look at one, charts' totals, bans, and marking false
+//! positives (answered with the policy exclusion that would stop them). Served in two places
+//! by one [`Console`] (in [`crate::state::Shared`]): by the console app behind the proxy
+//! (`builtin = "console"`, staff log in through single sign-on) and by the admin listener
+//! (password login, the break-glass way in). Who may call is decided in [`auth`]; the page
+//! itself is in [`page`].
 
 pub mod auth;
 pub mod exclusion;
@@ -11,7 +14,7 @@ pub mod query;
 use crate::attack_log::{AttackEvent, Kind};
 use crate::events::{now_ms, parse_network, parse_time, Ban, StoreError};
 use crate::state::Shared;
-use auth::{AuthError, LoginError, Sessions, Staff, COOKIE, ROLE_SECURITY};
+use auth::{AuthError, Caller, LoginError, Sessions, Staff, COOKIE, ROLE_SECURITY};
 use http::{HeaderMap, Method};
 use serde_json::{json, Value};
 use std::net::IpAddr;
@@ -28,6 +31,8 @@ pub struct ApiRequest {
     pub headers: HeaderMap,
     pub body: Vec<u8>,
     pub client_ip: IpAddr,
+    /// Who sent it, as the listener that received it knows.
+    pub caller: Caller,
 }
 
 /// The answer.
@@ -63,12 +68,21 @@ fn store_error(e: StoreError) -> Reply {
     Reply::error(503, "store_unavailable", e)
 }
 
-fn auth_error(e: AuthError) -> Reply {
-    let mut r = Reply::error(e.status(), if e.status() == 401 { "unauthorized" } else { "forbidden" }, &e);
+fn auth_error(e: &AuthError) -> Reply {
+    let mut r = Reply::error(e.status(), if e.status() == 401 { "unauthorized" } else { "forbidden" }, e);
     if e.status() == 401 {
         r.headers.push(("www-authenticate", "Bearer realm=\"govgate-admin\"".into()));
     }
     r
+}
+
+/// Records a refused call as an attack event under the reply's incident id.
+fn record(shared: &Shared, req: &ApiRequest, kind: Kind, r: &Reply, user: &str) {
+    let incident = serde_json::from_slice::<Value>(&r.body).ok().and_then(|v| v["incident_id"].as_str().map(str::to_string));
+    let (ip, method) = (Some(req.client_ip), req.method.as_str());
+    let mut event = AttackEvent::refusal(kind, &incident.unwrap_or_default(), ip, "console", method, &req.path, r.status);
+    event.user = Some(user.to_string());
+    shared.attacks.record(&event);
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -95,7 +109,12 @@ impl Console {
         if path == "/console" || path.starts_with("/console/") {
             return page::serve(path, &req.headers);
         }
+        let signed_in = matches!(req.caller, Caller::SignedIn { .. });
         match (&req.method, path) {
+            (&Method::POST, "/api/login" | "/api/logout") if signed_in => {
+                let m = format!("signed in through single sign-on: log out at {}", crate::sso::routes::LOGOUT);
+                return Reply::error(404, "not_found", m);
+            }
             (&Method::POST, "/api/login") => return self.login(shared, &req).await,
             (&Method::POST, "/api/logout") => {
                 self.sessions.end(&req.headers);
@@ -106,17 +125,30 @@ impl Console {
             _ => {}
         }
         let changes = !matches!(req.method, Method::GET | Method::HEAD);
-        let staff = match self.sessions.authorize(&req.headers, changes, ROLE_SECURITY, Instant::now()) {
+        let staff = match self.sessions.authorize(&req.caller, &req.headers, changes, ROLE_SECURITY, Instant::now()) {
             Ok(s) => s,
-            Err(e) => return auth_error(e),
+            Err(e) => {
+                let r = auth_error(&e);
+                if let (AuthError::Role(_), Caller::SignedIn { staff, .. }) = (&e, &req.caller) {
+                    record(shared, &req, Kind::Forbidden, &r, &staff.name);
+                }
+                return r;
+            }
         };
         let Some(events) = &shared.events else { return Reply::error(503, "store_unavailable", "the event store is not open") };
         let segments: Vec<&str> = path.trim_start_matches("/api/").split('/').collect();
         match (&req.method, segments.as_slice()) {
-            (&Method::GET, ["session"]) => Reply::json(
-                200,
-                &json!({ "user": staff.name, "roles": staff.roles, "csrf": self.sessions.csrf(&req.headers, Instant::now()) }),
-            ),
+            (&Method::GET, ["session"]) => {
+                let csrf = self.sessions.csrf(&req.caller, &req.headers, Instant::now());
+                let (login, logout) = match signed_in {
+                    true => ("sso", Some(crate::sso::routes::LOGOUT)),
+                    false => ("password", None),
+                };
+                if signed_in {
+                    tracing::info!(client_ip = %req.client_ip, user = staff.name, "console opened through single sign-on");
+                }
+                Reply::json(200, &json!({ "user": staff.name, "roles": staff.roles, "csrf": csrf, "login": login, "logout": logout }))
+            }
             (&Method::GET, ["events"]) => match query::event_query(&req.query, now_ms(), &[]) {
                 Ok(q) => match events.call(move |s| async move { s.query(&q).await }).await {
                     Ok(page) => Reply::json(200, &json!(page)),
@@ -215,18 +247,7 @@ impl Console {
             }
         };
         if !matches!(e, LoginError::NotConfigured) {
-            let incident = serde_json::from_slice::<Value>(&r.body).ok().and_then(|v| v["incident_id"].as_str().map(str::to_string));
-            let mut event = AttackEvent::refusal(
-                Kind::AuthFailure,
-                &incident.unwrap_or_default(),
-                Some(req.client_ip),
-                "console",
-                "POST",
-                "/api/login",
-                r.status,
-            );
-            event.user = Some("admin".into());
-            shared.attacks.record(&event);
+            record(shared, req, Kind::AuthFailure, &r, "admin");
         }
         r.headers.push(("cache-control", "no-store".into()));
         r

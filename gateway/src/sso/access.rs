@@ -11,6 +11,15 @@ pub struct Identity {
     pub acr: String,
     pub roles: Vec<String>,
     pub real_name_level: Option<u8>,
+    /// The account's user name (`preferred_username`), when the provider gave it.
+    pub username: Option<String>,
+}
+
+impl Identity {
+    /// How logs and the console name this person: the user name, else the subject.
+    pub fn label(&self) -> &str {
+        self.username.as_deref().unwrap_or(&self.subject)
+    }
 }
 
 /// Why a logged-in person is refused.
@@ -116,7 +125,13 @@ mod tests {
     use govgate_policies::Requirement;
 
     fn who(acr: &str, roles: &[&str], level: Option<u8>) -> Identity {
-        Identity { subject: "u1".into(), acr: acr.into(), roles: roles.iter().map(|r| r.to_string()).collect(), real_name_level: level }
+        Identity {
+            subject: "u1".into(),
+            acr: acr.into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            real_name_level: level,
+            username: None,
+        }
     }
 
     fn app(toml_tail: &str) -> App {

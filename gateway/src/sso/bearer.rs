@@ -98,6 +98,7 @@ fn reply(req: &Request<'_>, r: Refusal, scopes: &[String]) -> Gate {
             (401, _) => "bearer_invalid",
             _ => "bearer_forbidden",
         }),
+        user: None,
     })
 }
 
@@ -112,7 +113,7 @@ pub(super) async fn gate(
 ) -> Result<Gate, SsoError> {
     let Some(token) = token(req.headers) else {
         if required.is_public() {
-            return Ok(Gate::Continue(Vec::new()));
+            return Ok(Gate::Continue { headers: Vec::new(), who: None });
         }
         let mut g = reply(req, refusal(401, "invalid_request", "an access token is required"), &app.api_scopes);
         if let Gate::Reply(r) = &mut g {
@@ -136,7 +137,10 @@ pub(super) async fn gate(
     let acr = claims.get("acr").and_then(|s| s.as_str()).unwrap_or_default().to_string();
     let who = super::identity(&sub, &acr, &claims);
     match access::decide(required, Some(&who)) {
-        Decision::Allow | Decision::Login => Ok(Gate::Continue(sso.identity_headers(policy, app, &sub, &acr, &claims, None).await?)),
+        Decision::Allow | Decision::Login => {
+            let headers = sso.identity_headers(policy, app, &sub, &acr, &claims, None).await?;
+            Ok(Gate::Continue { headers, who: Some(who) })
+        }
         Decision::StepUp(acr) => {
             let r = refusal(401, "insufficient_user_authentication", format!("needs a login with acr {acr}"));
             let mut g = reply(req, r, &app.api_scopes);

@@ -60,6 +60,8 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// Why, for the access log (`refused`).
     pub refused: Option<&'static str>,
+    /// Who was refused, when they were logged in (for the attack event).
+    pub user: Option<String>,
 }
 
 impl Reply {
@@ -70,6 +72,7 @@ impl Reply {
             content_type: "text/plain; charset=utf-8",
             body: Vec::new(),
             refused: None,
+            user: None,
         }
     }
     fn page(status: u16, request_id: &str, req: &HeaderMap, reason: Option<(&str, &str)>, refused: &'static str) -> Reply {
@@ -83,6 +86,7 @@ impl Reply {
             content_type: p.content_type,
             body: p.body.into_bytes(),
             refused: Some(refused),
+            user: None,
         }
     }
 }
@@ -91,7 +95,12 @@ impl Reply {
 #[derive(Debug)]
 pub enum Gate {
     /// Forward it, adding these headers (after the client's `X-Govgate-*` were removed).
-    Continue(Vec<(String, String)>),
+    /// `who` is the person the gateway found logged in (a session or a bearer token; never
+    /// anything the client claims in headers), for services the gateway answers itself.
+    Continue {
+        headers: Vec<(String, String)>,
+        who: Option<Identity>,
+    },
     Reply(Reply),
 }
 
@@ -254,7 +263,7 @@ impl SsoService {
 
     /// The one decision for a request to `app` (see the module docs).
     pub async fn gate(self: &Arc<Self>, idp: Option<&IdpService>, policy: &Policy, app: &App, req: &Request<'_>, body: &[u8]) -> Gate {
-        let Some(issuer) = policy.sso.issuer(policy) else { return Gate::Continue(Vec::new()) };
+        let Some(issuer) = policy.sso.issuer(policy) else { return Gate::Continue { headers: Vec::new(), who: None } };
         self.maintain(now());
         let t = self.transport(idp, issuer);
         let result = if req.path.starts_with(routes::PREFIX) {
@@ -300,9 +309,10 @@ impl SsoService {
             Decision::Allow => match session {
                 Some(s) => {
                     let d = &s.data;
-                    Ok(Gate::Continue(self.identity_headers(policy, app, &d.subject, &d.acr, &d.claims, Some(&s.assertion)).await?))
+                    let headers = self.identity_headers(policy, app, &d.subject, &d.acr, &d.claims, Some(&s.assertion)).await?;
+                    Ok(Gate::Continue { headers, who })
                 }
-                None => Ok(Gate::Continue(Vec::new())),
+                None => Ok(Gate::Continue { headers: Vec::new(), who: None }),
             },
             Decision::Login => {
                 // Ask for the strength the path needs from the start.
@@ -315,7 +325,9 @@ impl SsoService {
             Decision::StepUp(acr) => self.login(t, issuer, policy, app, req, Some(acr)).await,
             Decision::Forbidden(why) => {
                 let (en, zh) = why.explain();
-                Ok(Gate::Reply(Reply::page(403, req.request_id, req.headers, Some((&en, &zh)), why.code())))
+                let mut r = Reply::page(403, req.request_id, req.headers, Some((&en, &zh)), why.code());
+                r.user = who.as_ref().map(|w| w.label().to_string());
+                Ok(Gate::Reply(r))
             }
         }
     }
@@ -444,6 +456,7 @@ pub fn identity(subject: &str, acr: &str, claims: &serde_json::Value) -> Identit
             .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
             .unwrap_or_default(),
         real_name_level: claims.get("real_name_level").and_then(|l| l.as_u64()).map(|l| l.min(255) as u8),
+        username: claims.get("preferred_username").and_then(|u| u.as_str()).map(str::to_string),
     }
 }
 
@@ -525,7 +538,8 @@ mod tests {
     #[test]
     fn refusals_that_are_security_events() {
         use crate::attack_log::Kind;
-        let reply = |status, refused| Reply { status, headers: Vec::new(), content_type: "text/html", body: Vec::new(), refused };
+        let reply =
+            |status, refused| Reply { status, headers: Vec::new(), content_type: "text/html", body: Vec::new(), refused, user: None };
         assert_eq!(event_kind(&reply(403, Some("missing_roles"))), Some(Kind::Forbidden));
         assert_eq!(event_kind(&reply(403, Some("bearer_forbidden"))), Some(Kind::Forbidden));
         assert_eq!(event_kind(&reply(400, Some("sso_state"))), Some(Kind::AuthFailure));
@@ -620,13 +634,13 @@ mod tests {
                 let t = std::time::Instant::now();
                 let g = sso.gate(None, policy, app, r, &[]).await;
                 times.push(t.elapsed());
-                assert!(matches!(g, Gate::Continue(_)));
+                assert!(matches!(g, Gate::Continue { .. }));
             }
             times.sort();
             times[times.len() / 2]
         }
         let authed = req("/apply", with_cookie);
-        let Gate::Continue(h) = sso.gate(None, &policy, app, &authed, &[]).await else { panic!("not let through") };
+        let Gate::Continue { headers: h, .. } = sso.gate(None, &policy, app, &authed, &[]).await else { panic!("not let through") };
         assert_eq!(h.len(), 5, "{h:?}");
         let public = median(&sso, &policy, app, &req("/", empty)).await;
         let auth = median(&sso, &policy, app, &authed).await;
@@ -642,7 +656,9 @@ mod tests {
 
     #[test]
     fn identity_reads_roles_and_level() {
-        let i = identity("u", "cert", &serde_json::json!({"roles": ["staff", 3], "real_name_level": 3}));
+        let i = identity("u", "cert", &serde_json::json!({"roles": ["staff", 3], "real_name_level": 3, "preferred_username": "li"}));
+        assert_eq!(i.label(), "li");
         assert_eq!((i.roles, i.real_name_level), (vec!["staff".to_string()], Some(3)));
+        assert_eq!(identity("u", "pwd", &serde_json::json!({})).label(), "u", "without a user name, the subject");
     }
 }

@@ -58,6 +58,7 @@ pub(super) async fn serve(
                 content_type: "application/json",
                 body: jwks,
                 refused: None,
+                user: None,
             }))
         }
         (CALLBACK | LOGOUT | BACKCHANNEL_LOGOUT | JWKS, _) => {
@@ -229,6 +230,7 @@ async fn backchannel(
             content_type: "application/json",
             body: serde_json::json!({ "error": error, "incident_id": req.request_id }).to_string().into_bytes(),
             refused: (status != 200).then_some("backchannel_invalid"),
+            user: None,
         })
     };
     let Some(token) = get(&form, "logout_token") else { return Ok(json(400, "invalid_request")) };

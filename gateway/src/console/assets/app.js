@@ -27,6 +27,8 @@ const T = {
 
 let lang = localStorage.getItem("govgate.lang") || document.documentElement.lang || "zh";
 let csrf = null;
+// Where "Log out" goes when staff signed in through single sign-on (the gateway's logout).
+let logoutUrl = null;
 let offset = 0;
 const PAGE = 50;
 const $ = (id) => document.getElementById(id);
@@ -40,13 +42,18 @@ function applyLanguage() {
 }
 
 async function api(method, path, body) {
-  const opts = { method, credentials: "same-origin", headers: {} };
+  // A redirect means the single sign-on session is over: reloading the page logs in again.
+  const opts = { method, credentials: "same-origin", redirect: "manual", headers: { Accept: "application/json" } };
   if (body !== undefined) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
   }
   if (method !== "GET" && csrf) opts.headers["X-CSRF-Token"] = csrf;
   const r = await fetch(path, opts);
+  if (r.type === "opaqueredirect") {
+    location.reload();
+    return { status: 0, data: null };
+  }
   let data = null;
   try { data = await r.json(); } catch (_) { data = null; }
   if (r.status === 401 && path !== "/api/login") showLogin();
@@ -261,6 +268,10 @@ document.addEventListener("DOMContentLoaded", async () => {
     }
   });
   $("logout").addEventListener("click", async () => {
+    if (logoutUrl) {
+      location.href = logoutUrl;
+      return;
+    }
     await api("POST", "/api/logout");
     csrf = null;
     showLogin();
@@ -277,6 +288,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   const s = await api("GET", "/api/session");
   if (s.status === 200) {
     csrf = s.data.csrf;
+    logoutUrl = s.data.logout || null;
     $("who").textContent = `${s.data.user} · ${s.data.roles.join(", ")}`;
     await showApp();
   } else {
