@@ -136,6 +136,7 @@ pub fn ensure_demo_citizen(shared: &crate::state::Shared) -> Result<Option<Strin
             email: Some("zhangsan@example.gov.cn".into()),
             real_name_level: Some(2),
             roles: Vec::new(),
+            address: Some("北京市西城区示例路 1 号".into()),
         };
         if govgate_idp::admin::add_user(store, "govgate demo", &user, argon).await.is_err() {
             govgate_idp::admin::set_password(store, "govgate demo", DEMO_USER, &password, argon).await.map_err(|e| e.to_string())?;
