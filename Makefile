@@ -18,11 +18,15 @@ prerequisites:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq cmake; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq cmake; fi; }
 
-# The single-sign-on test runs the documented Python example (docs/examples/verify_assertion.py).
+# The single-sign-on test runs the documented Python example (docs/examples/verify_assertion.py);
+# tests/tests/python_rp.rs runs a relying party written with Authlib (tests/rp/python_rp.py).
 test-prerequisites: prerequisites
 	@python3 -c "import jwt, cryptography" 2>/dev/null || { \
 	  echo "installing PyJWT[crypto] (the SSO test runs the documented Python assertion check)"; \
 	  python3 -m pip install -q 'PyJWT[crypto]'; }
+	@python3 -c "import authlib, requests" 2>/dev/null || { \
+	  echo "installing authlib and requests (the Python relying-party test)"; \
+	  python3 -m pip install -q authlib requests; }
 
 build: prerequisites
 	$(CARGO) build $(CARGO_PROFILE_FLAG) --bin govgate

@@ -142,6 +142,7 @@ pub fn ensure_demo_accounts(shared: &crate::state::Shared) -> Result<Option<Demo
             email: Some("zhangsan@example.gov.cn".into()),
             real_name_level: Some(2),
             roles: Vec::new(),
+            address: Some("北京市西城区示例路 1 号".into()),
         },
         NewUser {
             username: DEMO_SECURITY_USER.into(),

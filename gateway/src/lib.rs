@@ -32,6 +32,7 @@ pub mod error_page;
 pub mod events;
 pub mod framing;
 pub mod headers;
+pub mod idp_cli;
 pub mod idp_service;
 pub mod leaks;
 pub mod limits;

@@ -55,6 +55,16 @@ enum Command {
         #[command(subcommand)]
         command: govgate_gateway::logs_cli::LogsCommand,
     },
+    /// Accounts of the built-in identity provider: add, list, lock, unlock, set-password.
+    User {
+        #[command(subcommand)]
+        command: govgate_gateway::idp_cli::UserCommand,
+    },
+    /// Relying parties of the built-in identity provider: add (prints a new secret once), list.
+    Client {
+        #[command(subcommand)]
+        command: govgate_gateway::idp_cli::ClientCommand,
+    },
     /// Electronic signatures: verify a CMS signature.
     Esign {
         #[command(subcommand)]
@@ -170,6 +180,8 @@ fn main() -> ExitCode {
             }
         },
         Command::Logs { command } => govgate_gateway::logs_cli::run(command),
+        Command::User { command } => govgate_gateway::idp_cli::run_user(command),
+        Command::Client { command } => govgate_gateway::idp_cli::run_client(command),
         command @ (Command::Cert { .. } | Command::Esign { .. }) => match certificates(command) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),

@@ -88,7 +88,7 @@ pub struct Client {
     /// May receive the full identity number with the `gov_identity` scope (masked otherwise).
     #[serde(default)]
     pub gov_identity_full: bool,
-    #[serde(default = "default_alg")]
+    #[serde(default = "default_alg", alias = "id_token_signed_response_alg")]
     pub id_token_alg: SigningAlg,
     #[serde(default = "default_at_ttl")]
     pub access_token_ttl: i64,

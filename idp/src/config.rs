@@ -20,7 +20,8 @@ pub struct IdpConfig {
     pub database_url: Option<String>,
     /// argon2id cost for new password hashes.
     pub argon2: Argon2Params,
-    /// Signing algorithms to keep keys for; the first is the default. ES256 by default.
+    /// Signing algorithms to keep keys for; the first is the default. ES256 by default, with
+    /// EdDSA and RS256 (which OpenID Connect conformance requires a provider to offer) beside it.
     pub signing_algs: Vec<SigningAlg>,
     /// Authorization code lifetime in seconds (≤ 60).
     pub code_ttl: i64,
@@ -43,7 +44,7 @@ impl IdpConfig {
             data_dir,
             database_url: None,
             argon2: Argon2Params::PRODUCTION,
-            signing_algs: vec![SigningAlg::ES256, SigningAlg::EdDSA],
+            signing_algs: vec![SigningAlg::ES256, SigningAlg::EdDSA, SigningAlg::RS256],
             code_ttl: 60,
             session_ttl: 8 * 3600,
             auth_request_ttl: 600,
@@ -58,6 +59,11 @@ impl IdpConfig {
             Ok(u) => u.path().trim_end_matches('/').to_string(),
             Err(_) => String::new(),
         }
+    }
+
+    /// The database URL: [`IdpConfig::database_url`] or `sqlite://<data_dir>/idp.sqlite`.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("idp.sqlite").display()))
     }
 
     /// Full URL of an endpoint (`/token` → `https://issuer/token`).

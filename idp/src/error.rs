@@ -51,6 +51,7 @@ pub enum ErrorCode {
     UnsupportedTokenType,
     RequestNotSupported,
     RequestUriNotSupported,
+    InvalidRequestObject,
 }
 
 impl ErrorCode {
@@ -73,6 +74,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::InvalidRequestObject => "invalid_request_object",
         }
     }
 }

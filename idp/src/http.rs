@@ -236,8 +236,7 @@ impl Idp {
         let keys = KeyStore::open(&cfg.data_dir.join("keys"), &cfg.signing_algs, clients.max_jwt_ttl())?;
         check_client_algs(&clients, &keys)?;
         let csrf_key = crate::keys::load_or_create_secret(&cfg.data_dir.join("csrf.key"))?;
-        let url = cfg.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", cfg.data_dir.join("idp.sqlite").display()));
-        let store = Store::open(&url).await?;
+        let store = Store::open(&cfg.database_url()).await?;
         let base = cfg.base_path();
         Ok(Idp {
             ctx: Arc::new(Ctx { cfg, store, keys, clients: RwLock::new(Arc::new(clients)), templates: Templates::new()?, csrf_key, base }),

@@ -25,6 +25,9 @@ pub struct IdTokenClaims {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub at_hash: Option<String>,
     pub azp: String,
+    /// Claims asked for in the ID token with the `claims` parameter.
+    #[serde(flatten, default)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Access token claims (RFC 9068 §2.2).
@@ -48,6 +51,9 @@ pub struct AccessClaims {
     pub sid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub roles: Option<Vec<String>>,
+    /// Claims asked for one by one for UserInfo (the `claims` parameter).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub uic: Vec<String>,
 }
 
 /// Logout token claims (Back-Channel Logout §2.4).
@@ -209,6 +215,7 @@ mod tests {
             acr: None,
             sid: None,
             roles: None,
+            uic: Vec::new(),
         };
         for alg in [SigningAlg::ES256, SigningAlg::EdDSA] {
             let t = sign(&keys, alg, "at+jwt", &c).unwrap();

@@ -49,6 +49,8 @@ pub struct User {
     pub email: Option<String>,
     pub real_name_level: i64,
     pub roles: Vec<String>,
+    /// Postal address, one formatted text (the `address` claim).
+    pub address: Option<String>,
     pub password_hash: String,
     pub totp_secret: Option<String>,
     pub locked: bool,
@@ -68,6 +70,8 @@ pub struct NewUser {
     pub email: Option<String>,
     pub real_name_level: Option<i64>,
     pub roles: Vec<String>,
+    #[serde(default)]
+    pub address: Option<String>,
 }
 
 /// Field-level validation errors: (field name, message key).
@@ -128,6 +132,10 @@ pub fn validate_new_user(u: &NewUser) -> Result<NewUser, FieldErrors> {
             errs.0.push(("mobile", "err_mobile"));
         }
     }
+    out.address = opt(&u.address);
+    if out.address.as_ref().is_some_and(|a| a.chars().count() > 200 || a.chars().any(|c| c.is_control() && c != '\n')) {
+        errs.0.push(("address", "err_address"));
+    }
     if let Some(e) = &out.email {
         if !ids::validate_email(e) {
             errs.0.push(("email", "err_email"));
@@ -159,7 +167,7 @@ pub enum CreateUserError {
     Internal(#[from] IdpError),
 }
 
-const USER_COLS: &str = "id, username, kind, display_name, id_number, uscc, mobile, email, real_name_level, roles, password_hash, totp_secret, locked, updated_at";
+const USER_COLS: &str = "id, username, kind, display_name, id_number, uscc, mobile, email, real_name_level, roles, password_hash, totp_secret, locked, updated_at, address";
 
 fn row_to_user(r: &sqlx::sqlite::SqliteRow) -> User {
     User {
@@ -177,6 +185,7 @@ fn row_to_user(r: &sqlx::sqlite::SqliteRow) -> User {
         totp_secret: r.get(11),
         locked: r.get::<i64, _>(12) != 0,
         updated_at: r.get(13),
+        address: r.get(14),
     }
 }
 
@@ -190,8 +199,8 @@ pub async fn create_user(store: &Store, u: &NewUser, argon: Argon2Params) -> Res
     let hash = hash_password(&u.password, argon)?;
     let now = crate::now();
     let r = sqlx::query(
-        "INSERT INTO users (id, username, kind, display_name, id_number, uscc, mobile, email, real_name_level, roles, password_hash, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "INSERT INTO users (id, username, kind, display_name, id_number, uscc, mobile, email, real_name_level, roles, password_hash, created_at, updated_at, address) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&id)
     .bind(&u.username)
@@ -206,6 +215,7 @@ pub async fn create_user(store: &Store, u: &NewUser, argon: Argon2Params) -> Res
     .bind(hash)
     .bind(now)
     .bind(now)
+    .bind(&u.address)
     .execute(&store.pool)
     .await;
     match r {

@@ -117,6 +117,7 @@ async fn handler_is_send_for_pingora() {
 async fn client_algorithm_without_key_is_a_config_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("clients.toml"), "[[client]]\nid = \"rs\"\nauth_method = \"none\"\nid_token_alg = \"RS256\"\n").unwrap();
-    let cfg = govgate_idp::IdpConfig::new("https://id.example.gov.cn", dir.path());
+    let mut cfg = govgate_idp::IdpConfig::new("https://id.example.gov.cn", dir.path());
+    cfg.signing_algs = vec![govgate_idp::keys::SigningAlg::ES256, govgate_idp::keys::SigningAlg::EdDSA];
     assert!(matches!(govgate_idp::Idp::open(cfg).await, Err(govgate_idp::IdpError::Config(_))));
 }

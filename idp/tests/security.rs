@@ -1,4 +1,5 @@
-//! Negative tests for the security rules, each over HTTP against a running IdP.
+//! Negative tests for the security rules, each over HTTP against a running IdP. (The checks of
+//! the OpenID certification plans, code reuse and logout among them, are in certification_*.rs.)
 
 mod common;
 
@@ -40,7 +41,8 @@ async fn authorization_request_errors_redirect_with_state_and_iss() {
         (vec![("response_type", "token")], "unsupported_response_type"),
         (vec![("prompt", "none login")], "invalid_request"),
         (vec![("max_age", "-1")], "invalid_request"),
-        (vec![("request", "eyJ.x.y")], "request_not_supported"),
+        (vec![("request", "eyJ.x.y")], "invalid_request_object"),
+        (vec![("request_uri", "https://rp.example/r")], "request_uri_not_supported"),
     ];
     for (extra, err) in cases {
         let mut u = url::Url::parse(&t.url("/authorize")).unwrap();
@@ -159,27 +161,6 @@ async fn public_client_flow_with_consent_and_pkce() {
     assert_eq!(p.status, 200);
     let r = b.post(&t.url("/consent"), &[("req", &hidden(&p.body, "req")), ("csrf", &hidden(&p.body, "csrf")), ("decision", "deny")]).await;
     assert_eq!(query_of(r.location.as_deref().unwrap())["error"], "access_denied");
-}
-
-#[tokio::test]
-async fn code_single_use_and_replay_revokes_issued_tokens() {
-    let t = start().await;
-    t.add_citizen("u1").await;
-    let mut b = Browser::new();
-    let (code, v) = login_for_code(&mut b, &t, "u1").await;
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT), ("code_verifier", v.as_str())];
-    let (s, first, _) = token_basic(&t, &form).await;
-    assert_eq!(s, 200);
-    let at = first["access_token"].as_str().unwrap();
-    assert_eq!(userinfo_status(&t, at).await, 200);
-    let (s, body, _) = token_basic(&t, &form).await;
-    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
-    // Everything issued from the code is now revoked.
-    assert_eq!(userinfo_status(&t, at).await, 401);
-    let (s, body, _) =
-        token_basic(&t, &[("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap())]).await;
-    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
-    assert!(t.audit_events().await.iter().any(|(e, o)| e == "code_replay" && o == "revoked"));
 }
 
 #[tokio::test]
@@ -573,107 +554,6 @@ async fn form_post_response_mode() {
     assert_eq!(hidden(&r.body, "state"), "st-1");
     assert!(!hidden(&r.body, "code").is_empty());
     assert!(r.body.contains(r#"<button type="submit""#), "works without JavaScript");
-}
-
-#[tokio::test]
-async fn logout_rules() {
-    let t = start().await;
-    t.add_citizen("u1").await;
-    let mut b = Browser::new();
-    login_for_code(&mut b, &t, "u1").await;
-    // Unregistered post_logout_redirect_uri: no redirect.
-    let p = b.get(&t.url(&format!("/logout?client_id=portal&post_logout_redirect_uri={}", urlenc("https://evil.example/")))).await;
-    assert_eq!((p.status, p.location.is_none()), (400, true));
-    // Without id_token_hint: a confirmation page (CSRF-protected), session still alive.
-    let p = b.get(&t.url(&format!("/logout?client_id=portal&post_logout_redirect_uri={}", urlenc(LOGOUT_REDIRECT)))).await;
-    assert_eq!(p.status, 200);
-    let (_, c) = pkce();
-    let still = b.get(&authorize_url(&t, "portal", REDIRECT, Some(&c), &[("prompt", "none")])).await;
-    assert!(query_of(still.location.as_deref().unwrap()).contains_key("code"));
-    let r = b.post(&t.url("/logout"), &[("csrf", "bad"), ("confirm", "yes")]).await;
-    assert_eq!(r.status, 200, "bad CSRF shows the confirmation again");
-    let r = b
-        .post(
-            &t.url("/logout"),
-            &[
-                ("csrf", &hidden(&p.body, "csrf")),
-                ("confirm", "yes"),
-                ("client_id", "portal"),
-                ("post_logout_redirect_uri", LOGOUT_REDIRECT),
-            ],
-        )
-        .await;
-    assert_eq!(r.location.as_deref(), Some(LOGOUT_REDIRECT));
-    let gone = b.get(&authorize_url(&t, "portal", REDIRECT, Some(&c), &[("prompt", "none")])).await;
-    assert_eq!(query_of(gone.location.as_deref().unwrap())["error"], "login_required");
-}
-
-#[tokio::test]
-async fn backchannel_logout_posts_signed_logout_token() {
-    // A relying party's back-channel endpoint.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let rp = listener.local_addr().unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(1);
-    tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.unwrap();
-        let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let tx = tx.clone();
-            async move {
-                use http_body_util::BodyExt;
-                let body = req.into_body().collect().await.unwrap().to_bytes();
-                tx.send(String::from_utf8_lossy(&body).into_owned()).await.unwrap();
-                Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::new())))
-            }
-        });
-        let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), svc).await;
-    });
-    let extra = format!(
-        r#"
-[[client]]
-id = "bc"
-secret_hash = "sha256:{}"
-redirect_uris = ["{REDIRECT}"]
-backchannel_logout_uri = "http://{rp}/backchannel"
-frontchannel_logout_uri = "http://{rp}/frontchannel"
-first_party = true
-"#,
-        govgate_idp::crypto::sha256_hex(PORTAL_SECRET)
-    );
-    let t = start_with(&extra, |_| {}).await;
-    let uid = t.add_citizen("u1").await;
-    let mut b = Browser::new();
-    let (v, c) = pkce();
-    let page = b.get(&authorize_url(&t, "bc", REDIRECT, Some(&c), &[])).await;
-    let r = submit_login(&mut b, &t, &page, "u1", PASSWORD).await;
-    let code = query_of(r.location.as_deref().unwrap())["code"].clone();
-    let (s, tok, _) = token_as(
-        &t,
-        "bc",
-        PORTAL_SECRET,
-        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &v)],
-    )
-    .await;
-    assert_eq!(s, 200);
-    let mut lo = url::Url::parse(&t.url("/logout")).unwrap();
-    lo.query_pairs_mut().append_pair("id_token_hint", tok["id_token"].as_str().unwrap());
-    let out = b.get(lo.as_str()).await;
-    assert_eq!(out.status, 200);
-    assert!(unescape(&out.body).contains(&format!("http://{rp}/frontchannel?iss=")), "front-channel iframe");
-    let body = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
-    let token: String = url::form_urlencoded::parse(body.as_bytes()).find(|(k, _)| k == "logout_token").unwrap().1.into_owned();
-    // Verify the logout token with the published JWKS.
-    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(t.url("/jwks")).await.unwrap().json().await.unwrap();
-    let header = jsonwebtoken::decode_header(&token).unwrap();
-    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
-    let key = jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
-    let mut val = jsonwebtoken::Validation::new(header.alg);
-    val.set_audience(&["bc"]);
-    val.set_issuer(&[t.issuer.as_str()]);
-    let claims = jsonwebtoken::decode::<serde_json::Value>(&token, &key, &val).unwrap().claims;
-    assert_eq!(claims["sub"], uid.as_str());
-    assert!(claims["sid"].is_string());
-    assert!(claims["events"].get("http://schemas.openid.net/event/backchannel-logout").is_some());
-    assert!(claims.get("nonce").is_none());
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::claims::{consent_scope, ClaimsRequest};
 use super::{body_params, split_scope, Params};
 use crate::audit::{self, AuditEvent};
 use crate::clients::Client;
@@ -43,6 +44,9 @@ pub struct AuthRequest {
     pub acr_values: Vec<String>,
     pub login_hint: Option<String>,
     pub ui_locales: Option<String>,
+    /// Claims asked for one by one (the `claims` parameter), those the client may have.
+    #[serde(default)]
+    pub claims: ClaimsRequest,
     /// Set after a correct password when a TOTP step follows.
     #[serde(default)]
     pub pending_user: Option<String>,
@@ -174,14 +178,18 @@ fn validate(ctx: &Ctx, p: &Params) -> Result<(AuthRequest, Client), (Reject, Opt
         "login_hint",
         "ui_locales",
         "acr_values",
+        "claims",
+        "claims_locales",
+        "id_token_hint",
+        "display",
     ]) {
         return fail(ErrorCode::InvalidRequest, &format!("parameter {k} repeated"));
     }
-    if p.get("request").is_some() {
-        return fail(ErrorCode::RequestNotSupported, "request objects are not supported");
-    }
     if p.get("request_uri").is_some() {
         return fail(ErrorCode::RequestUriNotSupported, "request_uri is not supported");
+    }
+    if p.get("request").is_some() {
+        return fail(ErrorCode::InvalidRequestObject, "the request object could not be used");
     }
     match p.get("response_type") {
         Some("code") => {}
@@ -216,6 +224,11 @@ fn validate(ctx: &Ctx, p: &Params) -> Result<(AuthRequest, Client), (Reject, Opt
         },
         None => None,
     };
+    let claims = match p.get("claims").map(ClaimsRequest::parse) {
+        None => ClaimsRequest::default(),
+        Some(Ok(c)) => c.allowed_for(&client),
+        Some(Err(d)) => return fail(ErrorCode::InvalidRequest, d),
+    };
     let nonce = p.get("nonce").map(String::from);
     if nonce.as_ref().is_some_and(|n| n.len() > 512) || state.as_ref().is_some_and(|s| s.len() > 2048) {
         return fail(ErrorCode::InvalidRequest, "nonce or state too long");
@@ -234,6 +247,7 @@ fn validate(ctx: &Ctx, p: &Params) -> Result<(AuthRequest, Client), (Reject, Opt
             acr_values: split_scope(p.get("acr_values").unwrap_or("")),
             login_hint: p.get("login_hint").map(|s| s.chars().take(128).collect()),
             ui_locales: p.get("ui_locales").map(String::from),
+            claims,
             pending_user: None,
             pending_at: None,
         },
@@ -262,6 +276,15 @@ pub async fn authorize(ctx: &Ctx, req: &IdpRequest) -> Result<IdpResponse, IdpEr
         return Ok(login_page(ctx, req, id, &areq, locale, None, &username, p.get("notice")));
     }
     let locale = locale_for(req, p.get("lang"), p.get("ui_locales"));
+    let now = crate::now();
+    // A request object (`request`) carries the parameters; `request_uri` is refused in validate.
+    let p = match p.get("request") {
+        Some(_) if p.get("request_uri").is_none() => match super::request_object::merge(&p, &ctx.cfg.issuer, now) {
+            Ok(merged) => merged,
+            Err(desc) => return Ok(reject_raw(ctx, &p, ErrorCode::InvalidRequestObject, &desc, locale)),
+        },
+        _ => p,
+    };
     let (areq, client) = match validate(ctx, &p) {
         Ok(v) => v,
         Err((Reject::Page(key, code), _)) => return Ok(error_page(ctx, 400, locale, key, &code)),
@@ -270,12 +293,24 @@ pub async fn authorize(ctx: &Ctx, req: &IdpRequest) -> Result<IdpResponse, IdpEr
         }
         Err((Reject::Redirect(..), None)) => return Ok(error_page(ctx, 400, locale, "bad_request", "invalid_request")),
     };
-    let now = crate::now();
+    // An ID token from an earlier login names who the client expects (OIDC Core §3.1.2.1): a
+    // session of someone else is not reused.
+    let hinted_sub = match p.get("id_token_hint") {
+        None => None,
+        Some(t) => match crate::tokens::verify::<crate::tokens::IdTokenClaims>(&ctx.keys, &ctx.cfg.issuer, t, "JWT", false) {
+            Ok(c) => Some(c.sub),
+            Err(_) => {
+                let fields = error_fields(ErrorCode::InvalidRequest, "invalid id_token_hint");
+                return Ok(respond(ctx, &areq.redirect_uri, areq.response_mode, areq.state.as_deref(), fields, locale));
+            }
+        },
+    };
     let session = current_session(ctx, req).await?;
     let need_login = match &session {
         None => true,
         Some(s) => {
-            areq.prompt.iter().any(|x| x == "login")
+            hinted_sub.as_ref().is_some_and(|h| *h != s.user_id)
+                || areq.prompt.iter().any(|x| x == "login")
                 || areq.max_age.is_some_and(|m| m == 0 || now - s.auth_time > m)
                 || acr_rank(&s.acr) < required_acr_rank(&areq.acr_values)
         }
@@ -297,6 +332,20 @@ pub async fn authorize(ctx: &Ctx, req: &IdpRequest) -> Result<IdpResponse, IdpEr
     }
     let Some(session) = session else { return Ok(error_page(ctx, 500, locale, "bad_request", "")) };
     after_login(ctx, req, None, &areq, &client, &session, Vec::new(), locale).await
+}
+
+/// An error about a request whose parameters could not be read (a bad request object): sent to
+/// the client's redirect URI when the query names a client and one of its registered URIs,
+/// shown on a page otherwise.
+fn reject_raw(ctx: &Ctx, p: &Params, code: ErrorCode, desc: &str, locale: Locale) -> IdpResponse {
+    let clients = ctx.clients();
+    let client = p.get("client_id").and_then(|id| clients.get(id));
+    match (client, p.get("redirect_uri")) {
+        (Some(c), Some(uri)) if c.redirect_uri_registered(uri) => {
+            respond(ctx, uri, ResponseMode::Query, p.get("state"), error_fields(code, desc), locale)
+        }
+        _ => error_page(ctx, 400, locale, "bad_request", code.as_str()),
+    }
 }
 
 async fn load(ctx: &Ctx, id: &str) -> Result<Option<AuthRequest>, IdpError> {
@@ -372,7 +421,8 @@ async fn after_login(
     locale: Locale,
 ) -> Result<IdpResponse, IdpError> {
     let forced = areq.prompt.iter().any(|x| x == "consent");
-    let need_consent = !client.first_party && (forced || !ctx.store.has_consent(&session.user_id, &client.id, &areq.scope).await?);
+    let scope = consent_scope(&areq.scope, &areq.claims);
+    let need_consent = !client.first_party && (forced || !ctx.store.has_consent(&session.user_id, &client.id, &scope).await?);
     let mut resp = if need_consent && areq.prompt.iter().any(|x| x == "none") {
         respond(
             ctx,
@@ -388,7 +438,7 @@ async fn after_login(
             None => ctx.store.put_auth_request(&serde_json::to_value(areq)?, crate::now(), ctx.cfg.auth_request_ttl).await?,
         };
         let t = strings(locale);
-        let scopes: Vec<&str> = areq.scope.iter().filter_map(|s| t.get(format!("scope_{s}").as_str()).copied()).collect();
+        let scopes: Vec<&str> = scope.iter().filter_map(|s| t.get(format!("scope_{s}").as_str()).copied()).collect();
         let name = if client.name.is_empty() { client.id.clone() } else { client.name.clone() };
         simple_form(
             ctx,
@@ -427,6 +477,7 @@ async fn issue_code(ctx: &Ctx, areq: &AuthRequest, s: &Session, locale: Locale) 
         amr: s.amr.clone(),
         family_id: uuid::Uuid::new_v4().to_string(),
         expires_at: now + ctx.cfg.code_ttl.clamp(1, 60),
+        claims: areq.claims.clone(),
     };
     ctx.store.put_code(&code, &g).await?;
     Ok(respond(ctx, &areq.redirect_uri, areq.response_mode, areq.state.as_deref(), vec![("code".into(), code)], locale))
@@ -723,7 +774,8 @@ pub async fn consent(ctx: &Ctx, req: &IdpRequest) -> Result<IdpResponse, IdpErro
             f.locale,
         ));
     }
-    ctx.store.save_consent(&session.user_id, &f.client.id, &f.areq.scope, crate::now()).await?;
+    let scope = consent_scope(&f.areq.scope, &f.areq.claims);
+    ctx.store.save_consent(&session.user_id, &f.client.id, &scope, crate::now()).await?;
     audit::record(
         &ctx.store,
         AuditEvent {
@@ -732,7 +784,7 @@ pub async fn consent(ctx: &Ctx, req: &IdpRequest) -> Result<IdpResponse, IdpErro
             subject: Some(&session.user_id),
             client_id: Some(&f.client.id),
             ip: Some(&ip),
-            detail: serde_json::json!({"scope": f.areq.scope.join(" ")}),
+            detail: serde_json::json!({"scope": scope.join(" ")}),
             ..Default::default()
         },
     )

@@ -1,6 +1,7 @@
 //! Token issuance shared by the grants: JWT access token (carrying its family id), ID token
 //! with `at_hash`, and rotated refresh tokens; the JSON token response (RFC 6749 §5.1).
 
+use super::claims::ClaimsRequest;
 use crate::clients::Client;
 use crate::crypto::random_token;
 use crate::error::IdpError;
@@ -19,6 +20,10 @@ pub struct Subject<'a> {
     pub nonce: Option<&'a str>,
     pub family_id: &'a str,
     pub roles: Option<Vec<String>>,
+    /// Claims requested one by one (the `claims` parameter).
+    pub claims: &'a ClaimsRequest,
+    /// Values of the claims requested for the ID token.
+    pub id_token_claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Issued tokens.
@@ -51,6 +56,7 @@ impl Issued {
 }
 
 /// Mint a JWT access token (nothing is stored: it dies with its family or by `jti` revocation).
+#[allow(clippy::too_many_arguments)]
 pub async fn access_token(
     ctx: &Ctx,
     client: &Client,
@@ -59,6 +65,7 @@ pub async fn access_token(
     family_id: &str,
     extra: (Option<i64>, Option<&str>, Option<&str>),
     roles: Option<Vec<String>>,
+    userinfo_claims: Vec<String>,
 ) -> Result<String, IdpError> {
     let now = crate::now();
     let jti = uuid::Uuid::new_v4().to_string();
@@ -76,6 +83,7 @@ pub async fn access_token(
         acr: extra.1.map(String::from),
         sid: extra.2.map(String::from),
         roles,
+        uic: userinfo_claims,
     };
     tokens::sign(&ctx.keys, client.id_token_alg, "at+jwt", &claims)
 }
@@ -85,7 +93,17 @@ pub async fn for_user(ctx: &Ctx, client: &Client, s: &Subject<'_>, with_refresh:
     let now = crate::now();
     let scope = s.scope.join(" ");
     let roles = if s.scope.iter().any(|x| x == "roles") { s.roles.clone() } else { None };
-    let at = access_token(ctx, client, s.user_id, &scope, s.family_id, (Some(s.auth_time), Some(s.acr), Some(s.sid)), roles).await?;
+    let at = access_token(
+        ctx,
+        client,
+        s.user_id,
+        &scope,
+        s.family_id,
+        (Some(s.auth_time), Some(s.acr), Some(s.sid)),
+        roles,
+        s.claims.userinfo.clone(),
+    )
+    .await?;
     let id_token = if s.scope.iter().any(|x| x == "openid") {
         let c = IdTokenClaims {
             iss: ctx.cfg.issuer.clone(),
@@ -100,6 +118,7 @@ pub async fn for_user(ctx: &Ctx, client: &Client, s: &Subject<'_>, with_refresh:
             sid: s.sid.to_string(),
             at_hash: Some(tokens::at_hash(&at, client.id_token_alg)),
             azp: client.id.clone(),
+            extra: s.id_token_claims.clone(),
         };
         Some(tokens::sign(&ctx.keys, client.id_token_alg, "JWT", &c)?)
     } else {
@@ -117,6 +136,7 @@ pub async fn for_user(ctx: &Ctx, client: &Client, s: &Subject<'_>, with_refresh:
             amr: s.amr.to_vec(),
             sid: s.sid.to_string(),
             expires_at: now + client.refresh_token_ttl,
+            claims: s.claims.clone(),
         };
         ctx.store.put_refresh(&rt, &g, now).await?;
         Some(rt)

@@ -3,11 +3,13 @@
 //! introspection and revocation endpoints, and token issuance.
 
 pub mod authorize;
+pub mod claims;
 pub mod client_auth;
 pub mod discovery;
 pub mod issue;
 pub mod logout;
 pub mod register;
+pub mod request_object;
 pub mod token;
 pub mod userinfo;
 
@@ -20,6 +22,10 @@ pub struct Params {
 }
 
 impl Params {
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Params { pairs }
+    }
+
     pub fn parse(raw: &[u8]) -> Self {
         Params { pairs: url::form_urlencoded::parse(raw).map(|(k, v)| (k.into_owned(), v.into_owned())).collect() }
     }

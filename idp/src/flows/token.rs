@@ -95,8 +95,9 @@ async fn authorization_code(ctx: &Ctx, client: &Client, p: &Params, ip: &str) ->
     }
     let user = users::find_by_id(&ctx.store, &g.user_id).await?;
     let Some(user) = user.filter(|u| !u.locked) else { return Err(OAuthError::invalid_grant("account unavailable")) };
-    ctx.store.create_family(&g.family_id, &client.id, Some(&g.user_id), Some(&g.sid), now).await?;
+    ctx.store.create_family(&g.family_id, &client.id, Some(&g.user_id), Some(&g.sid), &g.claims, now).await?;
     let scope = split_scope(&g.scope);
+    let id_token_claims = super::userinfo::requested_claims(&user, &g.claims.id_token, client, Some(&g.acr));
     let s = Subject {
         user_id: &g.user_id,
         scope: &scope,
@@ -107,6 +108,8 @@ async fn authorization_code(ctx: &Ctx, client: &Client, p: &Params, ip: &str) ->
         nonce: g.nonce.as_deref(),
         family_id: &g.family_id,
         roles: Some(user.roles.clone()),
+        claims: &g.claims,
+        id_token_claims,
     };
     let issued = issue::for_user(ctx, client, &s, true).await?;
     audit::record(
@@ -129,7 +132,7 @@ async fn refresh(ctx: &Ctx, client: &Client, p: &Params, ip: &str) -> Result<Idp
     let rt = p.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token missing"))?;
     let now = crate::now();
     let g = match ctx.store.redeem_refresh(rt, &client.id, now).await? {
-        RefreshRedeem::Ok(g) => g,
+        RefreshRedeem::Ok(g) => *g,
         RefreshRedeem::Reused { family_id } => {
             audit::record(
                 &ctx.store,
@@ -163,6 +166,7 @@ async fn refresh(ctx: &Ctx, client: &Client, p: &Params, ip: &str) -> Result<Idp
         ctx.store.revoke_family(&g.family_id, now).await?;
         return Err(OAuthError::invalid_grant("account unavailable"));
     };
+    let id_token_claims = super::userinfo::requested_claims(&user, &g.claims.id_token, client, Some(&g.acr));
     let s = Subject {
         user_id: &g.user_id,
         scope: &scope,
@@ -173,6 +177,8 @@ async fn refresh(ctx: &Ctx, client: &Client, p: &Params, ip: &str) -> Result<Idp
         nonce: None,
         family_id: &g.family_id,
         roles: Some(user.roles.clone()),
+        claims: &g.claims,
+        id_token_claims,
     };
     let issued = issue::for_user(ctx, client, &s, true).await?;
     audit::record(
@@ -207,7 +213,7 @@ async fn client_credentials(ctx: &Ctx, client: &Client, p: &Params, ip: &str) ->
     };
     let scope = scope.join(" ");
     let family = format!("cc:{}", client.id);
-    let at = issue::access_token(ctx, client, &client.id, &scope, &family, (None, None, None), None).await?;
+    let at = issue::access_token(ctx, client, &client.id, &scope, &family, (None, None, None), None, Vec::new()).await?;
     audit::record(
         &ctx.store,
         AuditEvent {

@@ -25,6 +25,11 @@ pub fn claims_for(user: &User, scope: &[String], client: &Client, acr: Option<&s
             m.insert("email_verified".into(), false.into());
         }
     }
+    if has("address") {
+        if let Some(a) = &user.address {
+            m.insert("address".into(), serde_json::json!({ "formatted": a }));
+        }
+    }
     if has("phone") {
         if let Some(p) = &user.mobile {
             m.insert("phone_number".into(), format!("+86{p}").into());
@@ -48,6 +53,14 @@ pub fn claims_for(user: &User, scope: &[String], client: &Client, acr: Option<&s
         m.insert("roles".into(), serde_json::json!(user.roles));
     }
     serde_json::Value::Object(m)
+}
+
+/// The values of claims asked for one by one (the `claims` parameter) that the account has.
+/// Each claim's scope was checked against the client when the request was made.
+pub fn requested_claims(user: &User, names: &[String], client: &Client, acr: Option<&str>) -> serde_json::Map<String, serde_json::Value> {
+    let scopes: Vec<String> = names.iter().filter_map(|n| super::claims::scope_of(n)).map(String::from).collect();
+    let all = claims_for(user, &scopes, client, acr);
+    names.iter().filter_map(|n| all.get(n).map(|v| (n.clone(), v.clone()))).collect()
 }
 
 /// For logs: a user's identity number and mobile masked.
@@ -86,7 +99,15 @@ pub async fn userinfo(ctx: &Ctx, req: &IdpRequest) -> IdpResponse {
     let clients = ctx.clients();
     let Some(client) = clients.get(&c.client_id) else { return invalid() };
     match users::find_by_id(&ctx.store, &c.sub).await {
-        Ok(Some(u)) if !u.locked => IdpResponse::json(200, &claims_for(&u, &scope, client, c.acr.as_deref())),
+        Ok(Some(u)) if !u.locked => {
+            let mut claims = claims_for(&u, &scope, client, c.acr.as_deref());
+            if let Some(m) = claims.as_object_mut() {
+                for (k, v) in requested_claims(&u, &c.uic, client, c.acr.as_deref()) {
+                    m.entry(k).or_insert(v);
+                }
+            }
+            IdpResponse::json(200, &claims)
+        }
         Ok(_) => invalid(),
         Err(e) => IdpResponse::oauth_error(&e.into()),
     }

@@ -7,6 +7,7 @@ use sqlx::Row;
 use super::Store;
 use crate::crypto::sha256_hex;
 use crate::error::IdpError;
+use crate::flows::claims::ClaimsRequest;
 
 /// Everything bound to an authorization code.
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub struct CodeGrant {
     pub amr: Vec<String>,
     pub family_id: String,
     pub expires_at: i64,
+    /// Claims requested one by one (the `claims` parameter).
+    pub claims: ClaimsRequest,
 }
 
 /// Result of redeeming a code.
@@ -49,11 +52,13 @@ pub struct RefreshGrant {
     pub amr: Vec<String>,
     pub sid: String,
     pub expires_at: i64,
+    /// The claims requested with the authorization (kept by the token family).
+    pub claims: ClaimsRequest,
 }
 
 #[derive(Debug)]
 pub enum RefreshRedeem {
-    Ok(RefreshGrant),
+    Ok(Box<RefreshGrant>),
     /// An already-rotated token was presented again: the whole family is now revoked.
     Reused {
         family_id: String,
@@ -68,14 +73,16 @@ impl Store {
         client_id: &str,
         user_id: Option<&str>,
         sid: Option<&str>,
+        claims: &ClaimsRequest,
         now: i64,
     ) -> Result<(), IdpError> {
-        sqlx::query("INSERT INTO token_families (id, client_id, user_id, sid, created_at) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query("INSERT INTO token_families (id, client_id, user_id, sid, created_at, claims) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(family_id)
             .bind(client_id)
             .bind(user_id)
             .bind(sid)
             .bind(now)
+            .bind(claims.to_db())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -83,8 +90,8 @@ impl Store {
 
     pub async fn put_code(&self, code: &str, g: &CodeGrant) -> Result<(), IdpError> {
         sqlx::query(
-            "INSERT INTO auth_codes (code_hash, client_id, redirect_uri, user_id, sid, scope, nonce, code_challenge, auth_time, acr, amr, family_id, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            "INSERT INTO auth_codes (code_hash, client_id, redirect_uri, user_id, sid, scope, nonce, code_challenge, auth_time, acr, amr, family_id, expires_at, claims) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(sha256_hex(code))
         .bind(&g.client_id)
@@ -99,6 +106,7 @@ impl Store {
         .bind(serde_json::to_string(&g.amr)?)
         .bind(&g.family_id)
         .bind(g.expires_at)
+        .bind(g.claims.to_db())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -108,7 +116,7 @@ impl Store {
     pub async fn redeem_code(&self, code: &str, now: i64) -> Result<CodeRedeem, IdpError> {
         let h = sha256_hex(code);
         let row = sqlx::query(
-            "SELECT client_id, redirect_uri, user_id, sid, scope, nonce, code_challenge, auth_time, acr, amr, family_id, expires_at, used_at \
+            "SELECT client_id, redirect_uri, user_id, sid, scope, nonce, code_challenge, auth_time, acr, amr, family_id, expires_at, used_at, claims \
              FROM auth_codes WHERE code_hash = $1",
         )
         .bind(&h)
@@ -128,6 +136,7 @@ impl Store {
             amr: serde_json::from_str(&r.get::<String, _>(9)).unwrap_or_default(),
             family_id: r.get(10),
             expires_at: r.get(11),
+            claims: ClaimsRequest::from_db(r.get(13)),
         };
         let used: Option<i64> = r.get(12);
         let claimed = if used.is_none() {
@@ -172,7 +181,7 @@ impl Store {
     /// Look up a refresh token without consuming it (introspection / revocation).
     pub async fn find_refresh(&self, token: &str) -> Result<Option<(RefreshGrant, bool)>, IdpError> {
         let row = sqlx::query(
-            "SELECT r.family_id, r.client_id, r.user_id, r.scope, r.auth_time, r.acr, r.amr, r.sid, r.expires_at, r.used_at, r.revoked_at, f.revoked_at \
+            "SELECT r.family_id, r.client_id, r.user_id, r.scope, r.auth_time, r.acr, r.amr, r.sid, r.expires_at, r.used_at, r.revoked_at, f.revoked_at, f.claims \
              FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id WHERE r.token_hash = $1",
         )
         .bind(sha256_hex(token))
@@ -189,6 +198,7 @@ impl Store {
                 amr: serde_json::from_str(&r.get::<String, _>(6)).unwrap_or_default(),
                 sid: r.get(7),
                 expires_at: r.get(8),
+                claims: ClaimsRequest::from_db(r.get(12)),
             };
             let dead =
                 r.get::<Option<i64>, _>(9).is_some() || r.get::<Option<i64>, _>(10).is_some() || r.get::<Option<i64>, _>(11).is_some();
@@ -224,7 +234,7 @@ impl Store {
             self.revoke_family(&g.family_id, now).await?;
             return Ok(RefreshRedeem::Reused { family_id: g.family_id });
         }
-        Ok(RefreshRedeem::Ok(g))
+        Ok(RefreshRedeem::Ok(Box::new(g)))
     }
 
     /// Revoke a family: its refresh tokens, and (through `fid`) its access tokens.

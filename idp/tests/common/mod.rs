@@ -43,7 +43,7 @@ auth_method = "client_secret_basic"
 redirect_uris = ["{REDIRECT}"]
 post_logout_redirect_uris = ["{LOGOUT_REDIRECT}"]
 grant_types = ["authorization_code", "refresh_token", "client_credentials"]
-scopes = ["openid", "profile", "email", "phone", "gov_identity", "roles", "api.read"]
+scopes = ["openid", "profile", "email", "address", "phone", "gov_identity", "roles", "api.read"]
 first_party = true
 gov_identity_full = true
 
@@ -149,6 +149,7 @@ impl TestIdp {
             mobile: Some("13812345678".into()),
             email: Some("zs@example.cn".into()),
             real_name_level: Some(3),
+            address: Some("北京市西城区示例路 1 号".into()),
             ..Default::default()
         };
         govgate_idp::admin::add_user(self.idp.store(), "test", &nu, Argon2Params::TEST).await.unwrap()
@@ -324,4 +325,61 @@ pub async fn userinfo_status(t: &TestIdp, at: &str) -> u16 {
 /// Undo minijinja's HTML escaping of `/`, `&`, quotes.
 pub fn unescape(s: &str) -> String {
     s.replace("&#x2f;", "/").replace("&#x27;", "'").replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
+/// Payload of a JWT, unverified.
+pub fn jwt_payload(t: &str) -> serde_json::Value {
+    use base64::Engine;
+    let p = t.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).expect("base64url")).expect("JSON payload")
+}
+
+/// Header of a JWT, unverified.
+pub fn jwt_header(t: &str) -> serde_json::Value {
+    use base64::Engine;
+    let h = t.split('.').next().expect("a JWT");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h).expect("base64url")).expect("JSON header")
+}
+
+/// Verifies a JWT of the provider as a relying party does (key from the published JWKS by
+/// `kid`, algorithm of that key, issuer, audience `aud`, expiry) and returns its claims.
+pub async fn verify_jwt(t: &TestIdp, token: &str, aud: &str) -> serde_json::Value {
+    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(t.url("/jwks")).await.unwrap().json().await.unwrap();
+    let header = jsonwebtoken::decode_header(token).expect("JWT header");
+    let jwk = jwks.find(header.kid.as_deref().expect("kid")).expect("the kid is published");
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.set_audience(&[aud]);
+    v.set_issuer(&[t.issuer.as_str()]);
+    v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<serde_json::Value>(token, &key, &v).expect("a valid JWT").claims
+}
+
+/// The OpenID conformance suite's Basic OP client: `portal` (client_secret_basic), no PKCE,
+/// `state=st-1`, `nonce=n-1`, scope `openid profile` unless `extra` says otherwise. Logs in as
+/// `username` when the login form comes; returns the query of the redirect back to the client.
+pub async fn authorize_code(b: &mut Browser, t: &TestIdp, username: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let page = b.get(&authorize_url(t, "portal", REDIRECT, None, extra)).await;
+    let r = if is_login_page(&page) { submit_login(b, t, &page, username, PASSWORD).await } else { page };
+    assert_eq!(r.status, 303, "{}", r.body);
+    query_of(r.location.as_deref().unwrap())
+}
+
+/// Whether a page is the login form.
+pub fn is_login_page(p: &Page) -> bool {
+    p.status == 200 && p.body.contains(r#"name="password""#)
+}
+
+/// Redeems a code of `portal` (client_secret_basic); the token response, which must be 200.
+pub async fn redeem(t: &TestIdp, code: &str) -> serde_json::Value {
+    let (s, body, _) = token_basic(t, &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT)]).await;
+    assert_eq!(s, 200, "{body}");
+    body
+}
+
+/// GET /userinfo with a bearer token: (status, JSON body or null).
+pub async fn userinfo(t: &TestIdp, at: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new().get(t.url("/userinfo")).bearer_auth(at).send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(serde_json::Value::Null))
 }
