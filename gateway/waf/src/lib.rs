@@ -18,6 +18,7 @@ pub mod body;
 pub mod engine;
 pub mod error;
 mod fxhash;
+pub mod injection;
 pub mod macros;
 pub mod operators;
 pub mod parser;
