@@ -117,20 +117,22 @@ fn write_var_name(out: &mut Vec<u8>, var: Var, key: &[u8]) {
     }
 }
 
+/// One value a link matched. The buffers are reused from link to link (see
+/// `Transaction::found_scratch`), so a match costs no allocation once warm.
 #[derive(Debug)]
 struct LinkMatch {
-    /// Variable name, written lazily: `VAR:key` bytes.
-    var: Option<(Var, Vec<u8>)>,
+    var: Var,
+    key: Vec<u8>,
+    /// The (transformed) value that matched.
     value: Vec<u8>,
+    /// TX:0..9 from `capture` (only meaningful when `has_caps`).
+    caps: Vec<Vec<u8>>,
+    has_caps: bool,
 }
 
-impl LinkMatch {
-    fn name(&self) -> String {
-        let mut n = Vec::new();
-        if let Some((var, key)) = &self.var {
-            write_var_name(&mut n, *var, key);
-        }
-        String::from_utf8_lossy(&n).into_owned()
+impl Default for LinkMatch {
+    fn default() -> Self {
+        LinkMatch { var: Var::Args, key: Vec::new(), value: Vec::new(), caps: Vec::new(), has_caps: false }
     }
 }
 
@@ -186,8 +188,13 @@ pub struct Transaction {
     /// buffers behind them are reused from rule to rule).
     matched_vars: Pairs,
     n_matched: usize,
-    /// Reused list of a link's matches.
-    found_scratch: Vec<(LinkMatch, Option<Vec<Vec<u8>>>)>,
+    /// Reused list of a link's matches (buffers kept between links).
+    found_scratch: Vec<LinkMatch>,
+    /// Reused capture buffer handed to operators.
+    caps_scratch: Vec<Vec<u8>>,
+    /// `VAR:key` and value of the head link's last match, for the log entry.
+    head_var: Vec<u8>,
+    head_value: Vec<u8>,
     resp_status: Vec<u8>,
     resp_protocol: Vec<u8>,
     resp_headers: Pairs,
@@ -343,6 +350,9 @@ impl Transaction {
             matched_vars: Vec::new(),
             n_matched: 0,
             found_scratch: Vec::new(),
+            caps_scratch: Vec::new(),
+            head_var: Vec::new(),
+            head_value: Vec::new(),
             resp_status: Vec::new(),
             resp_protocol: Vec::new(),
             resp_headers: Vec::new(),
@@ -674,12 +684,12 @@ impl Transaction {
     /// Evaluates a whole chain; on success runs the head's actions and logs.
     fn eval_head(&mut self, rule: &Rule) -> bool {
         self.n_matched = 0;
-        let Some(head_match) = self.eval_link(rule, rule) else {
+        if !self.eval_link(rule, rule) {
             return false;
-        };
+        }
         let mut link = rule;
         while let Some(next) = &link.chained {
-            if self.eval_link(next, rule).is_none() {
+            if !self.eval_link(next, rule) {
                 return false;
             }
             link = next;
@@ -694,8 +704,8 @@ impl Transaction {
                 logdata: String::from_utf8_lossy(&logdata).into_owned(),
                 tags: rule.actions.tags.clone(),
                 severity: rule.actions.severity,
-                matched_var: head_match.name(),
-                data: excerpt(&head_match.value),
+                matched_var: String::from_utf8_lossy(&self.head_var).into_owned(),
+                data: excerpt(&self.head_value),
                 disruptive: matches!(rule.disruptive, Disruptive::Deny | Disruptive::Drop | Disruptive::Redirect(_)),
             });
         }
@@ -704,14 +714,21 @@ impl Transaction {
 
     /// Evaluates one link. For every matching value it sets TX:0..9 (with
     /// `capture`), MATCHED_VAR(S) and runs the link's non-disruptive actions,
-    /// like ModSecurity. Returns the last match.
-    fn eval_link(&mut self, rule: &Rule, head: &Rule) -> Option<LinkMatch> {
+    /// like ModSecurity. Returns whether anything matched; the head link's last
+    /// match is kept in `head_var`/`head_value` for the log entry.
+    fn eval_link(&mut self, rule: &Rule, head: &Rule) -> bool {
+        let is_head = std::ptr::eq(rule, head);
         if rule.is_action {
             self.run_link_actions(rule, head);
-            return Some(LinkMatch { var: None, value: Vec::new() });
+            if is_head {
+                self.head_var.clear();
+                self.head_value.clear();
+            }
+            return true;
         }
         let mut found = std::mem::take(&mut self.found_scratch);
-        found.clear();
+        let mut tmp_caps = std::mem::take(&mut self.caps_scratch);
+        let mut n_found = 0usize;
         {
             let this = &*self;
             let extra: Vec<(Var, &KeySel)> = if this.removed_targets.is_empty() {
@@ -728,37 +745,42 @@ impl Transaction {
             if extra.is_empty() && !this.group_may_match(rule) {
                 drop(extra);
                 self.found_scratch = found;
-                return None;
+                self.caps_scratch = tmp_caps;
+                return false;
             }
             let expand = |m: &Macro| this.expand(m, head);
             let want_caps = rule.actions.capture && !rule.operator.negated;
-            let mut tmp_caps = Vec::new();
             for t in &rule.targets.targets {
                 this.visit(t, &rule.targets.exclusions, &extra, &mut |v: Val<'_>| {
-                    if let Some(value) = this.match_value(rule, &v, &expand, want_caps, &mut tmp_caps) {
-                        let caps = (want_caps && !tmp_caps.is_empty()).then(|| std::mem::take(&mut tmp_caps));
-                        found.push((LinkMatch { var: Some((v.var, v.key.to_vec())), value }, caps));
+                    if found.len() == n_found {
+                        found.push(LinkMatch::default());
+                    }
+                    let f = &mut found[n_found];
+                    if this.match_value(rule, &v, &expand, want_caps, &mut tmp_caps, &mut f.value) {
+                        f.var = v.var;
+                        f.key.clear();
+                        f.key.extend_from_slice(v.key);
+                        f.has_caps = want_caps && !tmp_caps.is_empty();
+                        if f.has_caps {
+                            std::mem::swap(&mut f.caps, &mut tmp_caps);
+                        }
+                        n_found += 1;
                     }
                 });
             }
         }
-        let mut last = None;
-        for (m, caps) in found.drain(..) {
-            if let Some(caps) = caps {
+        for m in &found[..n_found] {
+            if m.has_caps {
                 // TX:0..9 = the groups of this match; keys beyond them are removed.
-                let n = caps.len().min(CAPTURE_KEYS.len());
-                for (k, c) in CAPTURE_KEYS.iter().zip(&caps) {
+                let n = m.caps.len().min(CAPTURE_KEYS.len());
+                for (k, c) in CAPTURE_KEYS.iter().zip(&m.caps) {
                     self.tx_set(Cow::Borrowed(k), c);
                 }
                 for k in &CAPTURE_KEYS[n..] {
                     self.tx.remove(*k);
                 }
             }
-            if let Some((var, key)) = &m.var {
-                write_var_name(&mut self.matched_var_name, *var, key);
-            } else {
-                self.matched_var_name.clear();
-            }
+            write_var_name(&mut self.matched_var_name, m.var, &m.key);
             match self.matched_vars.get_mut(self.n_matched) {
                 Some((k, v)) => {
                     k.clear();
@@ -772,10 +794,16 @@ impl Transaction {
             self.matched_var.clear();
             self.matched_var.extend_from_slice(&m.value);
             self.run_link_actions(rule, head);
-            last = Some(m);
+        }
+        if is_head && n_found > 0 {
+            let last = &found[n_found - 1];
+            write_var_name(&mut self.head_var, last.var, &last.key);
+            self.head_value.clear();
+            self.head_value.extend_from_slice(&last.value);
         }
         self.found_scratch = found;
-        last
+        self.caps_scratch = tmp_caps;
+        n_found > 0
     }
 
     /// False when the link's prefilter group proves that none of its values can
@@ -806,8 +834,8 @@ impl Transaction {
         hit
     }
 
-    /// Runs the rule's transformations and operator on one value; returns the
-    /// (transformed) value that matched.
+    /// Runs the rule's transformations and operator on one value; on a match,
+    /// writes the (transformed) value that matched into `out` and returns true.
     fn match_value(
         &self,
         rule: &Rule,
@@ -815,7 +843,13 @@ impl Transaction {
         expand: &dyn Fn(&Macro) -> Vec<u8>,
         want_caps: bool,
         tmp_caps: &mut Vec<Vec<u8>>,
-    ) -> Option<Vec<u8>> {
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let mut matched = |value: &[u8]| {
+            out.clear();
+            out.extend_from_slice(value);
+            true
+        };
         let negated = rule.operator.negated;
         if rule.actions.multi_match {
             let mut cur: Cow<[u8]> = Cow::Borrowed(v.value.as_ref());
@@ -831,10 +865,10 @@ impl Transaction {
                 tmp_caps.clear();
                 let m = rule.operator.matches(&s, expand, want_caps.then_some(&mut *tmp_caps));
                 if m != negated {
-                    return Some(s);
+                    return matched(&s);
                 }
             }
-            return None;
+            return false;
         }
         let raw: &[u8] = v.value.as_ref();
         // Request/response data is stable within a phase and memoized; TX and
@@ -850,7 +884,7 @@ impl Transaction {
             }
             tmp_caps.clear();
             let m = rule.operator.matches(&cur, expand, want_caps.then_some(tmp_caps));
-            return (m != negated).then(|| cur.into_owned());
+            return m != negated && matched(&cur);
         }
         let inner = &self.engine.inner;
         let slot = {
@@ -858,7 +892,7 @@ impl Transaction {
             let slot = cache.slot(&inner.chains, raw, rule.chain_id);
             if let (Some(bit), Some(pf)) = (rule.pf_bit, inner.prefilter.as_ref()) {
                 if !cache.has_literal(slot, raw, pf, bit) {
-                    return None;
+                    return false;
                 }
             }
             slot
@@ -867,7 +901,7 @@ impl Transaction {
         let input = cache.value(slot, raw);
         tmp_caps.clear();
         let m = rule.operator.matches(input, expand, want_caps.then_some(tmp_caps));
-        (m != negated).then(|| input.to_vec())
+        m != negated && matched(input)
     }
 
     fn run_link_actions(&mut self, link: &Rule, head: &Rule) {
