@@ -27,6 +27,7 @@ pub mod rule;
 pub mod tcache;
 pub mod transaction;
 pub mod transforms;
+pub mod txvars;
 pub mod variables;
 
 pub use actions::{BodyProcessor, Mode};

@@ -11,6 +11,8 @@ pub enum MacroRef {
     Var(Var, Option<String>),
     /// `rule.id`, `rule.msg`, ... (field name lower-case).
     Rule(String),
+    /// `tx.name` resolved to its slot when the engine was built (see [`crate::txvars`]).
+    TxSlot(u32),
 }
 
 /// One piece of a macro string.

@@ -3,14 +3,14 @@
 //! `multiMatch`), records [`MatchEvent`]s and decides the [`Intervention`].
 //! Nothing here does I/O, and nothing panics on request data.
 
-use crate::actions::{BodyProcessor, Ctl, Disruptive, IdRange, Mode, SetVar};
+use crate::actions::{BodyProcessor, Ctl, Disruptive, IdRange, Mode, SetVar, TxKey};
 use crate::body::{self, Pairs};
 use crate::engine::{BodyLimitAction, Engine, Item};
-use crate::fxhash::FxHashMap;
-use crate::macros::{Macro, MacroRef};
+use crate::macros::{Macro, MacroRef, Part};
 use crate::operators::atoi;
 use crate::rule::Rule;
 use crate::tcache::{bit_set, TCache};
+use crate::txvars::{TxStore, TxValue};
 use crate::variables::{Exclusion, KeySel, Target, Var};
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -138,8 +138,45 @@ impl Default for LinkMatch {
 
 static COUNTER: AtomicU64 = AtomicU64::new(1);
 
-/// TX keys set by `capture`.
-const CAPTURE_KEYS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+/// Number of TX keys set by `capture` (`0`..`9`).
+const CAPTURE_KEYS: usize = 10;
+
+/// TX names interned first, in this order, by every engine: the capture keys
+/// (so that capture key `i` has slot `i`) and the anomaly scores read by the API.
+pub(crate) const TX_PRESET_NAMES: [&str; 13] = [
+    "0",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "6",
+    "7",
+    "8",
+    "9",
+    "blocking_inbound_anomaly_score",
+    "anomaly_score",
+    "blocking_outbound_anomaly_score",
+];
+/// Slots of the anomaly scores in [`TX_PRESET_NAMES`].
+const SLOT_BLOCKING_INBOUND: u32 = 10;
+const SLOT_ANOMALY: u32 = 11;
+const SLOT_BLOCKING_OUTBOUND: u32 = 12;
+
+/// A TX variable named by a `setvar`.
+enum TxRef {
+    Slot(u32),
+    /// A name with no slot (built by a macro at run time).
+    Name(String),
+}
+
+/// The slot when a macro is exactly one `%{tx.name}` reference.
+fn single_tx_ref(m: &Macro) -> Option<u32> {
+    match m.parts.as_slice() {
+        [Part::Ref(MacroRef::TxSlot(s))] => Some(*s),
+        _ => None,
+    }
+}
 
 /// Per-request state. Create with [`Engine::transaction`]; call the phase
 /// methods in order. Not shared between threads (it is `Send`).
@@ -181,7 +218,7 @@ pub struct Transaction {
     /// The body given to phase 2 is only the first part of the request's body.
     body_truncated: bool,
     reqbody_error_msg: Vec<u8>,
-    tx: FxHashMap<String, Vec<u8>>,
+    tx: TxStore,
     matched_var: Vec<u8>,
     matched_var_name: Vec<u8>,
     /// `MATCHED_VARS` of the current rule: the first `n_matched` entries (the
@@ -308,6 +345,7 @@ impl Transaction {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let request_body_access = engine.inner.request_body_access;
         let response_body_access = engine.inner.response_body_access;
+        let n_tx = engine.inner.tx_names.len();
         Transaction {
             engine,
             mode,
@@ -343,8 +381,7 @@ impl Transaction {
             reqbody_error: false,
             body_truncated: false,
             reqbody_error_msg: Vec::new(),
-            // CRS sets about 100 TX variables per request; avoid rehashing while it does.
-            tx: FxHashMap::with_capacity_and_hasher(128, Default::default()),
+            tx: TxStore::new(n_tx),
             matched_var: Vec::new(),
             matched_var_name: Vec::new(),
             matched_vars: Vec::new(),
@@ -533,17 +570,17 @@ impl Transaction {
 
     /// CRS inbound anomaly score (`tx.blocking_inbound_anomaly_score`, or `tx.anomaly_score`).
     pub fn anomaly_score(&self) -> i64 {
-        self.tx.get("blocking_inbound_anomaly_score").or_else(|| self.tx.get("anomaly_score")).map(|v| atoi(v)).unwrap_or(0)
+        self.tx.get_slot(SLOT_BLOCKING_INBOUND).or_else(|| self.tx.get_slot(SLOT_ANOMALY)).map(atoi).unwrap_or(0)
     }
 
     /// CRS outbound anomaly score.
     pub fn outbound_anomaly_score(&self) -> i64 {
-        self.tx.get("blocking_outbound_anomaly_score").map(|v| atoi(v)).unwrap_or(0)
+        self.tx.get_slot(SLOT_BLOCKING_OUTBOUND).map(atoi).unwrap_or(0)
     }
 
     /// A TX variable (key is case-insensitive).
     pub fn tx_var(&self, key: &str) -> Option<&[u8]> {
-        self.tx.get(&key.to_ascii_lowercase()).map(Vec::as_slice)
+        self.tx.get(&self.engine.inner.tx_names, &key.to_ascii_lowercase())
     }
 
     /// The effective rule engine mode (after `ctl:ruleEngine`).
@@ -772,12 +809,13 @@ impl Transaction {
         for m in &found[..n_found] {
             if m.has_caps {
                 // TX:0..9 = the groups of this match; keys beyond them are removed.
-                let n = m.caps.len().min(CAPTURE_KEYS.len());
-                for (k, c) in CAPTURE_KEYS.iter().zip(&m.caps) {
-                    self.tx_set(Cow::Borrowed(k), c);
+                // TX_PRESET_NAMES puts capture key i in slot i.
+                let n = m.caps.len().min(CAPTURE_KEYS);
+                for (slot, c) in m.caps.iter().take(n).enumerate() {
+                    self.tx.set_slot(slot as u32, c);
                 }
-                for k in &CAPTURE_KEYS[n..] {
-                    self.tx.remove(*k);
+                for slot in n..CAPTURE_KEYS {
+                    self.tx.remove_slot(slot as u32);
                 }
             }
             write_var_name(&mut self.matched_var_name, m.var, &m.key);
@@ -908,29 +946,40 @@ impl Transaction {
         for sv in &link.actions.setvars {
             match sv {
                 SetVar::Set(k, v) => {
-                    let key = self.tx_key(k, head);
+                    let key = self.tx_ref(k, head);
                     match v.literal_ref() {
-                        Some(lit) => self.tx_set(key, lit),
-                        None => {
-                            let val = self.expand(v, head);
-                            self.tx_set(key, &val);
-                        }
+                        Some(lit) => self.tx_put(&key, lit),
+                        None => match single_tx_ref(v) {
+                            // `%{tx.x}` alone: copy the value without expanding into a new buffer.
+                            Some(src) => {
+                                let val = TxValue::from_slice(self.tx.get_slot(src).unwrap_or(b""));
+                                self.tx_put(&key, &val);
+                            }
+                            None => {
+                                let val = self.expand(v, head);
+                                self.tx_put(&key, &val);
+                            }
+                        },
                     }
                 }
                 SetVar::Add(k, v) | SetVar::Sub(k, v) => {
-                    let key = self.tx_key(k, head);
-                    let delta = match v.literal_ref() {
-                        Some(lit) => atoi(lit),
-                        None => atoi(&self.expand(v, head)),
+                    let key = self.tx_ref(k, head);
+                    let delta = match (v.literal_ref(), single_tx_ref(v)) {
+                        (Some(lit), _) => atoi(lit),
+                        (None, Some(src)) => self.tx.get_slot(src).map(atoi).unwrap_or(0),
+                        (None, None) => atoi(&self.expand(v, head)),
                     };
-                    let cur = self.tx.get(key.as_ref()).map(|x| atoi(x)).unwrap_or(0);
+                    let cur = self.tx_get(&key).map(atoi).unwrap_or(0);
                     let n = if matches!(sv, SetVar::Add(..)) { cur.saturating_add(delta) } else { cur.saturating_sub(delta) };
                     let buf = itoa_buf(n);
-                    self.tx_set(key, buf.digits());
+                    self.tx_put(&key, buf.digits());
                 }
                 SetVar::Delete(k) => {
-                    let key = self.tx_key(k, head);
-                    self.tx.remove(key.as_ref());
+                    let key = self.tx_ref(k, head);
+                    match &key {
+                        TxRef::Slot(s) => self.tx.remove_slot(*s),
+                        TxRef::Name(n) => self.tx.remove(&self.engine.inner.tx_names, n),
+                    }
                 }
             }
         }
@@ -950,24 +999,31 @@ impl Transaction {
         }
     }
 
-    /// The (lower-case) TX key a `setvar` names; literal keys are borrowed from the rule.
-    fn tx_key<'r>(&self, k: &'r Macro, head: &Rule) -> Cow<'r, str> {
-        match k.literal_ref().and_then(|l| std::str::from_utf8(l).ok()) {
-            Some(s) => Cow::Borrowed(s),
-            None => Cow::Owned(String::from_utf8_lossy(&self.expand(k, head)).to_ascii_lowercase()),
+    /// The TX variable a `setvar` names: its slot, resolved at load time for
+    /// literal names, or the (lower-case) expansion of a macro name.
+    fn tx_ref(&self, k: &TxKey, head: &Rule) -> TxRef {
+        if let Some(s) = k.slot {
+            return TxRef::Slot(s);
+        }
+        let name = String::from_utf8_lossy(&self.expand(&k.name, head)).to_ascii_lowercase();
+        match self.engine.inner.tx_names.slot(&name) {
+            Some(s) => TxRef::Slot(s),
+            None => TxRef::Name(name),
         }
     }
 
-    /// Sets a TX variable, reusing the existing key and buffer when present.
-    fn tx_set(&mut self, key: Cow<'_, str>, val: &[u8]) {
-        match self.tx.get_mut(key.as_ref()) {
-            Some(slot) => {
-                slot.clear();
-                slot.extend_from_slice(val);
-            }
-            None => {
-                self.tx.insert(key.into_owned(), val.to_vec());
-            }
+    fn tx_get(&self, key: &TxRef) -> Option<&[u8]> {
+        match key {
+            TxRef::Slot(s) => self.tx.get_slot(*s),
+            TxRef::Name(n) => self.tx.get(&self.engine.inner.tx_names, n),
+        }
+    }
+
+    /// Sets a TX variable, reusing its buffer when present.
+    fn tx_put(&mut self, key: &TxRef, val: &[u8]) {
+        match key {
+            TxRef::Slot(s) => self.tx.set_slot(*s, val),
+            TxRef::Name(n) => self.tx.set(&self.engine.inner.tx_names, n, val),
         }
     }
 
@@ -1079,18 +1135,21 @@ impl Transaction {
                 pairs(Var::MatchedVarsNames, &self.matched_vars[..self.n_matched.min(self.matched_vars.len())], true, out)
             }
             Var::Tx => {
-                if let KeySel::Exact(k) = &t.key {
-                    if let Ok(ks) = std::str::from_utf8(k) {
-                        if let Some((key, v)) = self.tx.get_key_value(ks) {
-                            if !excluded(Var::Tx, key.as_bytes()) {
-                                out(Val { var: Var::Tx, key: key.as_bytes(), value: Cow::Borrowed(v) });
+                let names = &self.engine.inner.tx_names;
+                match (&t.key, t.tx_slot) {
+                    (KeySel::Exact(_), Some(s)) => {
+                        let key = names.name(s).as_bytes();
+                        if let Some(v) = self.tx.get_slot(s) {
+                            if !excluded(Var::Tx, key) {
+                                out(Val { var: Var::Tx, key, value: Cow::Borrowed(v) });
                             }
                         }
                     }
-                } else {
-                    for (k, v) in &self.tx {
-                        if t.key.matches(k.as_bytes()) && !excluded(Var::Tx, k.as_bytes()) {
-                            out(Val { var: Var::Tx, key: k.as_bytes(), value: Cow::Borrowed(v) });
+                    _ => {
+                        for (k, v) in self.tx.iter(names) {
+                            if t.key.matches(k.as_bytes()) && !excluded(Var::Tx, k.as_bytes()) {
+                                out(Val { var: Var::Tx, key: k.as_bytes(), value: Cow::Borrowed(v) });
+                            }
                         }
                     }
                 }
@@ -1121,12 +1180,12 @@ impl Transaction {
         }
         let key = key.unwrap_or("");
         if var == Var::Tx {
-            if let Some(v) = self.tx.get(key) {
+            if let Some(v) = self.tx.get(&self.engine.inner.tx_names, key) {
                 out.extend_from_slice(v);
             }
             return;
         }
-        let t = Target { var, key: KeySel::Exact(key.as_bytes().to_vec()), count: false };
+        let t = Target { var, key: KeySel::Exact(key.as_bytes().to_vec()), count: false, tx_slot: None };
         let mut first = true;
         self.visit(&t, &[], &[], &mut |v| {
             if first {
@@ -1139,6 +1198,7 @@ impl Transaction {
     fn expand(&self, m: &Macro, rule: &Rule) -> Vec<u8> {
         m.expand(|r, out| match r {
             MacroRef::Var(v, k) => self.lookup(*v, k.as_deref(), out),
+            MacroRef::TxSlot(s) => out.extend_from_slice(self.tx.get_slot(*s).unwrap_or(b"")),
             MacroRef::Rule(f) => match f.as_str() {
                 "id" => out.extend_from_slice(rule.id.to_string().as_bytes()),
                 "msg" => {
