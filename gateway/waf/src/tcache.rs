@@ -54,6 +54,11 @@ impl ChainTable {
         self.nodes.len() <= 1
     }
 
+    /// The chain without its last step (`None` for the empty chain).
+    pub fn parent(&self, node: u32) -> Option<u32> {
+        self.step(node).map(|(p, _)| p)
+    }
+
     fn step(&self, node: u32) -> Option<(u32, Transform)> {
         if node == 0 {
             return None;

@@ -12,6 +12,7 @@ use crate::rule::Rule;
 use crate::tcache::{bit_set, TCache};
 use crate::txvars::{TxStore, TxValue};
 use crate::variables::{Exclusion, KeySel, Target, Var};
+use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -889,8 +890,18 @@ impl Transaction {
             true
         };
         let negated = rule.operator.negated;
+        let raw: &[u8] = v.value.as_ref();
+        // Request/response data is stable within a phase and memoized; TX and
+        // MATCHED_* values change while the phase runs.
+        let cacheable = matches!(v.value, Cow::Borrowed(_))
+            && !matches!(v.var, Var::Tx | Var::MatchedVar | Var::MatchedVars | Var::MatchedVarName | Var::MatchedVarsNames);
         if rule.actions.multi_match {
-            let mut cur: Cow<[u8]> = Cow::Borrowed(v.value.as_ref());
+            // The operator sees the value before the transformations and after every
+            // one that changed it: the chain's prefixes, memoized like whole chains.
+            if cacheable {
+                return self.multi_match_cached(rule, raw, expand, want_caps, tmp_caps, &mut matched);
+            }
+            let mut cur: Cow<[u8]> = Cow::Borrowed(raw);
             let mut steps = vec![cur.to_vec()];
             for tr in &rule.transforms {
                 let next = tr.apply(&cur);
@@ -908,11 +919,6 @@ impl Transaction {
             }
             return false;
         }
-        let raw: &[u8] = v.value.as_ref();
-        // Request/response data is stable within a phase and memoized; TX and
-        // MATCHED_* values change while the phase runs.
-        let cacheable = matches!(v.value, Cow::Borrowed(_))
-            && !matches!(v.var, Var::Tx | Var::MatchedVar | Var::MatchedVars | Var::MatchedVarName | Var::MatchedVarsNames);
         if !cacheable || (rule.chain_id == 0 && rule.pf_bit.is_none()) {
             let mut cur: Cow<[u8]> = Cow::Borrowed(raw);
             for tr in &rule.transforms {
@@ -940,6 +946,45 @@ impl Transaction {
         tmp_caps.clear();
         let m = rule.operator.matches(input, expand, want_caps.then_some(tmp_caps));
         m != negated && matched(input)
+    }
+
+    /// `multiMatch` on a memoized value: the operator runs on the raw value and on
+    /// each distinct result along the rule's transformation chain (the chain's
+    /// prefix nodes in the [`crate::tcache::ChainTable`]), stopping at the first match.
+    fn multi_match_cached(
+        &self,
+        rule: &Rule,
+        raw: &[u8],
+        expand: &dyn Fn(&Macro) -> Vec<u8>,
+        want_caps: bool,
+        tmp_caps: &mut Vec<Vec<u8>>,
+        matched: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> bool {
+        let chains = &self.engine.inner.chains;
+        let mut path: SmallVec<[u32; 16]> = SmallVec::new();
+        let mut node = rule.chain_id;
+        path.push(node);
+        while let Some(parent) = chains.parent(node) {
+            path.push(parent);
+            node = parent;
+        }
+        let mut prev: Option<u32> = None;
+        for &node in path.iter().rev() {
+            let slot = self.tcache.borrow_mut().slot(chains, raw, node);
+            let cache = self.tcache.borrow();
+            let input = cache.value(slot, raw);
+            // A step that left the value as it was is not evaluated again.
+            if prev.is_some_and(|p| p == slot || cache.value(p, raw) == input) {
+                prev = Some(slot);
+                continue;
+            }
+            prev = Some(slot);
+            tmp_caps.clear();
+            if rule.operator.matches(input, expand, want_caps.then_some(&mut *tmp_caps)) != rule.operator.negated {
+                return matched(input);
+            }
+        }
+        false
     }
 
     fn run_link_actions(&mut self, link: &Rule, head: &Rule) {

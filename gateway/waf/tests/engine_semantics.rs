@@ -211,3 +211,19 @@ fn tx_names_built_at_run_time_share_slots_with_literal_names() {
     assert_eq!(tx.tx_var("dyn_x"), None);
     assert_eq!(tx.intervention().map(|i| i.status), Some(418));
 }
+
+#[test]
+fn multi_match_sees_every_intermediate_value_of_request_data() {
+    // The middle step (decoded once, not yet lower-cased) is the only one that
+    // equals "<X>"; memoized chains must still offer it to the operator, and
+    // TX:0 must hold the value that matched.
+    let e = engine(
+        r#"SecRule ARGS:a "@rx ^<X>$" "id:1,phase:1,pass,multiMatch,capture,t:urlDecode,t:lowercase,setvar:'tx.got=%{tx.0}'"
+           SecRule ARGS:a "@rx ^<x>$" "id:2,phase:1,pass,t:urlDecode,t:lowercase,setvar:tx.lower=1""#,
+    );
+    let tx = get(&e, "/?a=%3CX%3E");
+    assert_eq!(tx.tx_var("got"), Some(&b"<X>"[..]));
+    assert_eq!(tx.tx_var("lower"), Some(&b"1"[..]));
+    let tx = get(&e, "/?a=%3Cy%3E");
+    assert_eq!(tx.tx_var("got"), None);
+}
