@@ -114,7 +114,8 @@ impl TCache {
     pub fn set_group(&mut self, g: u32, union: Box<[u64]>) {
         let i = g as usize;
         if self.groups.len() <= i {
-            self.groups.resize(i + 1, None);
+            // Grow geometrically: a request touches most groups, in increasing order.
+            self.groups.resize((i + 1).max(2 * self.groups.len()).max(64), None);
         }
         self.groups[i] = Some(union);
     }

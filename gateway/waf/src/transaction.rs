@@ -439,6 +439,7 @@ impl Transaction {
         self.request_line = line;
         self.remote_addr = client_ip.as_bytes().to_vec();
         self.args_get = body::urlencoded::parse(query);
+        self.req_headers.reserve_exact(headers.len());
         for (k, v) in headers {
             let (k, v) = (k.as_ref(), v.as_ref());
             if k.eq_ignore_ascii_case(b"cookie") {

@@ -113,8 +113,11 @@ pub fn resolve_rule(rule: &mut Rule, names: &mut TxNames) {
 /// A transaction's TX collection.
 #[derive(Debug, Default)]
 pub struct TxStore {
-    /// Values by slot (`None`: not set).
-    slots: Vec<Option<TxValue>>,
+    /// Per slot: 0 if never set, else 1 + the index of its entry in `vals`
+    /// (a zeroed table is cheap to create; most slots are never set).
+    index: Vec<u32>,
+    /// Values of the slots set so far, and whether each is currently set.
+    vals: Vec<(TxValue, bool)>,
     /// Values of names that have no slot.
     extra: FxHashMap<String, Vec<u8>>,
 }
@@ -122,31 +125,39 @@ pub struct TxStore {
 impl TxStore {
     /// An empty collection for `n` slots.
     pub fn new(n: usize) -> TxStore {
-        TxStore { slots: vec![None; n], extra: FxHashMap::default() }
+        TxStore { index: vec![0; n], vals: Vec::with_capacity(128), extra: FxHashMap::default() }
     }
 
     /// The value in a slot.
     pub fn get_slot(&self, slot: u32) -> Option<&[u8]> {
-        self.slots.get(slot as usize).and_then(|v| v.as_deref())
+        let i = *self.index.get(slot as usize)?;
+        match self.vals.get((i as usize).wrapping_sub(1)) {
+            Some((v, true)) => Some(v.as_slice()),
+            _ => None,
+        }
     }
 
     /// Sets a slot (reusing its buffer).
     pub fn set_slot(&mut self, slot: u32, val: &[u8]) {
-        if let Some(v) = self.slots.get_mut(slot as usize) {
-            match v {
-                Some(cur) => {
-                    cur.clear();
-                    cur.extend_from_slice(val);
-                }
-                None => *v = Some(TxValue::from_slice(val)),
+        let Some(i) = self.index.get_mut(slot as usize) else { return };
+        match self.vals.get_mut((*i as usize).wrapping_sub(1)) {
+            Some((v, present)) => {
+                v.clear();
+                v.extend_from_slice(val);
+                *present = true;
+            }
+            None => {
+                self.vals.push((TxValue::from_slice(val), true));
+                *i = self.vals.len() as u32;
             }
         }
     }
 
     /// Removes a slot's value.
     pub fn remove_slot(&mut self, slot: u32) {
-        if let Some(v) = self.slots.get_mut(slot as usize) {
-            *v = None;
+        let Some(&i) = self.index.get(slot as usize) else { return };
+        if let Some((_, present)) = self.vals.get_mut((i as usize).wrapping_sub(1)) {
+            *present = false;
         }
     }
 
@@ -186,7 +197,7 @@ impl TxStore {
 
     /// All set variables as (name, value): slots in order, then the others.
     pub fn iter<'a>(&'a self, names: &'a TxNames) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
-        let slots = self.slots.iter().enumerate().filter_map(move |(i, v)| v.as_deref().map(|v| (names.name(i as u32), v)));
+        let slots = (0..self.index.len() as u32).filter_map(move |i| self.get_slot(i).map(|v| (names.name(i), v)));
         slots.chain(self.extra.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
     }
 }
