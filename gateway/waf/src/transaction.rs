@@ -854,24 +854,24 @@ impl Transaction {
         let (Some(g), Some(bit), Some(pf)) = (rule.pf_group, rule.pf_bit, inner.prefilter.as_ref()) else {
             return true;
         };
-        if let Some(u) = self.tcache.borrow().group(g) {
+        if let Some(u) = self.tcache.borrow().group(g, pf) {
             return bit_set(u, bit);
         }
-        let mut union = vec![0u64; pf.n_bits.div_ceil(64)].into_boxed_slice();
+        self.tcache.borrow_mut().begin_group(g, pf);
         for t in &rule.targets.targets {
-            self.visit(t, &rule.targets.exclusions, &[], &mut |v: Val<'_>| match &v.value {
-                Cow::Borrowed(raw) => {
-                    let mut cache = self.tcache.borrow_mut();
-                    let slot = cache.slot(&inner.chains, raw, rule.chain_id);
-                    cache.or_scan_into(slot, raw, pf, &mut union);
+            self.visit(t, &rule.targets.exclusions, &[], &mut |v: Val<'_>| {
+                let mut cache = self.tcache.borrow_mut();
+                match &v.value {
+                    Cow::Borrowed(raw) => {
+                        let slot = cache.slot(&inner.chains, raw, rule.chain_id);
+                        cache.or_scan_into_group(slot, raw, pf, g);
+                    }
+                    // Computed values are not memoized; never skip on their account.
+                    Cow::Owned(_) => cache.fill_group(g, pf),
                 }
-                // Computed values are not memoized; never skip on their account.
-                Cow::Owned(_) => union.fill(u64::MAX),
             });
         }
-        let hit = bit_set(&union, bit);
-        self.tcache.borrow_mut().set_group(g, union);
-        hit
+        self.tcache.borrow().group(g, pf).is_none_or(|u| bit_set(u, bit))
     }
 
     /// Runs the rule's transformations and operator on one value; on a match,
