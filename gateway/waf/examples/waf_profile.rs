@@ -6,13 +6,44 @@
 //!     target/release/examples/waf_profile get 1 200
 //! ```
 //!
-//! Arguments: request (`get`, `post`, `sqli`), paranoia level, iterations.
-//! Only `inspect_n` is measured (loading CRS is excluded by `--toggle-collect`).
+//! Arguments: request (`get`, `post` (urlencoded form), `json`, `sqli`), paranoia level, iterations.
+//! Only `inspect_n` is measured (loading CRS is excluded by `--toggle-collect`). It also
+//! prints allocations (and reallocations) per request, counted by a wrapper around the system allocator.
 
 #[path = "../benches/common/mod.rs"]
 mod common;
 use govgate_waf::{Engine, EngineConfig, Mode};
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The system allocator, counting allocations (including reallocations), so the
+/// example can report allocations per request.
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call unchanged to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 fn crs_dir() -> PathBuf {
     std::env::var("GOVGATE_CRS_DIR")
@@ -31,9 +62,17 @@ fn request(kind: &str) -> Req {
     let (method, uri, body): (&str, &str, &'static [u8]) = match kind {
         "post" => ("POST", "/apply/submit", "name=张三&city=杭州&id_type=passport&phone=13800138000&comment=预约办理".as_bytes()),
         "sqli" => ("GET", "/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--%20", b""),
+        "json" => (
+            "POST",
+            "/api/v1/appointments",
+            br#"{"service":"passport","date":"2026-12-01","slot":"09:30","applicant":{"name":"Li Wei","phone":"13800138000"}}"#,
+        ),
         _ => ("GET", "/apply/status?ref=A2024-00017&lang=zh", b""),
     };
-    let content_type = (!body.is_empty()).then_some("application/x-www-form-urlencoded; charset=utf-8");
+    let content_type = match kind {
+        "json" => Some("application/json"),
+        _ => (!body.is_empty()).then_some("application/x-www-form-urlencoded; charset=utf-8"),
+    };
     Req { method, uri, headers: common::browser_headers(content_type, body.len()), body }
 }
 
@@ -74,8 +113,13 @@ fn main() {
     let r = request(kind);
     // Warm up outside the measured function (regex caches are created on first use).
     let _ = std::hint::black_box(warm_up(&engine, &r));
+    let a0 = ALLOCS.load(Ordering::Relaxed);
     let t = std::time::Instant::now();
     let blocked = inspect_n(&engine, &r, n);
     let el = t.elapsed();
-    println!("{kind} PL{pl}: {n} requests, {blocked} blocked, {:.1} µs/request (mean)", el.as_secs_f64() * 1e6 / n as f64);
+    let allocs = (ALLOCS.load(Ordering::Relaxed) - a0) as f64 / n as f64;
+    println!(
+        "{kind} PL{pl}: {n} requests, {blocked} blocked, {:.1} µs/request (mean), {allocs:.1} allocations/request",
+        el.as_secs_f64() * 1e6 / n as f64
+    );
 }

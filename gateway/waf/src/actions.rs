@@ -73,17 +73,42 @@ pub enum Disruptive {
     Redirect(String),
 }
 
+/// The TX name a `setvar` writes.
+#[derive(Debug, Clone)]
+pub struct TxKey {
+    /// The name (literal parts lower-cased).
+    pub name: Macro,
+    /// Slot of a literal name, set when the engine is built (see [`crate::txvars`]).
+    pub slot: Option<u32>,
+}
+
+impl TxKey {
+    fn new(name: Macro) -> TxKey {
+        TxKey { name, slot: None }
+    }
+}
+
 /// `setvar` operations on TX.
 #[derive(Debug, Clone)]
 pub enum SetVar {
     /// `tx.k=v`
-    Set(Macro, Macro),
+    Set(TxKey, Macro),
     /// `tx.k=+v`
-    Add(Macro, Macro),
+    Add(TxKey, Macro),
     /// `tx.k=-v`
-    Sub(Macro, Macro),
+    Sub(TxKey, Macro),
     /// `!tx.k`
-    Delete(Macro),
+    Delete(TxKey),
+}
+
+impl SetVar {
+    /// The key and, except for `Delete`, the value.
+    pub fn parts_mut(&mut self) -> (&mut TxKey, Option<&mut Macro>) {
+        match self {
+            SetVar::Set(k, v) | SetVar::Add(k, v) | SetVar::Sub(k, v) => (k, Some(v)),
+            SetVar::Delete(k) => (k, None),
+        }
+    }
 }
 
 /// An inclusive id range.
@@ -246,6 +271,7 @@ fn parse_setvar(v: &str, loc: &Loc) -> Result<SetVar, LoadError> {
     let mut key = Macro::parse(key, loc)?;
     // TX keys are case-insensitive; literal parts are lower-cased once here.
     key.lowercase_literals();
+    let key = TxKey::new(key);
     if del {
         return Ok(SetVar::Delete(key));
     }

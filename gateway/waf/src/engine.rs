@@ -9,7 +9,8 @@ use crate::parser::{parse_actions, parse_operator, parse_targets, split_directiv
 use crate::prefilter::{necessary_literals, Prefilter, PrefilterBuilder};
 use crate::rule::Rule;
 use crate::tcache::ChainTable;
-use crate::transaction::Transaction;
+use crate::transaction::{Transaction, TX_PRESET_NAMES};
+use crate::txvars::{resolve_rule, TxNames};
 use crate::variables::{compile_targets, Targets};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -90,6 +91,8 @@ pub(crate) struct Inner {
     /// Number of prefilter groups (see [`Rule::pf_group`]).
     pub pf_groups: usize,
     pub chains: ChainTable,
+    /// TX names with slots (see [`crate::txvars`]).
+    pub tx_names: TxNames,
 }
 
 /// A loaded rule set, shared by all transactions.
@@ -331,8 +334,13 @@ impl Loader {
         let mut pfb = PrefilterBuilder::default();
         let mut groups: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
         let mut entries = self.entries;
+        let mut tx_names = TxNames::default();
+        for n in TX_PRESET_NAMES {
+            tx_names.intern(n);
+        }
         for e in entries.iter_mut() {
             if let Entry::Rule(r) = e {
+                resolve_rule(r, &mut tx_names);
                 let mut link: Option<&mut Rule> = Some(&mut **r);
                 while let Some(l) = link {
                     if matches!(l.operator.op, operators::Op::Rx(_)) && !l.operator.negated && !l.actions.multi_match && !l.is_action {
@@ -389,6 +397,7 @@ impl Loader {
             prefilter: pfb.build(),
             pf_groups: groups.len(),
             chains: self.chains,
+            tx_names,
         };
         Ok(Engine { inner: Arc::new(inner) })
     }

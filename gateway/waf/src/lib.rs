@@ -18,6 +18,7 @@ pub mod body;
 pub mod engine;
 pub mod error;
 mod fxhash;
+pub mod injection;
 pub mod macros;
 pub mod operators;
 pub mod parser;
@@ -26,6 +27,7 @@ pub mod rule;
 pub mod tcache;
 pub mod transaction;
 pub mod transforms;
+pub mod txvars;
 pub mod variables;
 
 pub use actions::{BodyProcessor, Mode};

@@ -11,6 +11,8 @@ pub enum MacroRef {
     Var(Var, Option<String>),
     /// `rule.id`, `rule.msg`, ... (field name lower-case).
     Rule(String),
+    /// `tx.name` resolved to its slot when the engine was built (see [`crate::txvars`]).
+    TxSlot(u32),
 }
 
 /// One piece of a macro string.
@@ -88,7 +90,9 @@ impl Macro {
 
     /// Expands using `f` for references.
     pub fn expand(&self, mut f: impl FnMut(&MacroRef, &mut Vec<u8>)) -> Vec<u8> {
-        let mut out = Vec::new();
+        // Room for the literal text and a few short values, so most expansions allocate once.
+        let lits: usize = self.parts.iter().map(|p| if let Part::Lit(l) = p { l.len() } else { 32 }).sum();
+        let mut out = Vec::with_capacity(lits);
         for p in &self.parts {
             match p {
                 Part::Lit(l) => out.extend_from_slice(l),

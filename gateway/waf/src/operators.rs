@@ -339,19 +339,17 @@ impl Operator {
                 let hay = val(a);
                 input.is_empty() || memchr::memmem::find(&hay, input).is_some()
             }
-            Op::DetectSqli => {
-                let r = libinjectionrs::detect_sqli(input);
-                if r.is_injection() {
+            Op::DetectSqli => match crate::injection::detect_sqli(input) {
+                Some(fingerprint) => {
                     if let Some(caps) = captures {
                         caps.clear();
-                        caps.push(r.fingerprint.map(|f| f.to_string().into_bytes()).unwrap_or_default());
+                        caps.push(fingerprint.into_bytes());
                     }
                     true
-                } else {
-                    false
                 }
-            }
-            Op::DetectXss => libinjectionrs::detect_xss(input).is_injection(),
+                None => false,
+            },
+            Op::DetectXss => crate::injection::detect_xss(input),
             Op::IpMatch(nets) => match std::str::from_utf8(input).ok().and_then(|s| s.trim().parse::<IpAddr>().ok()) {
                 Some(ip) => nets.iter().any(|(n, b)| ip_in(ip, *n, *b)),
                 None => false,

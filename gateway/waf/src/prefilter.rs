@@ -319,9 +319,20 @@ impl PrefilterBuilder {
 }
 
 impl Prefilter {
+    /// Number of `u64` words in a scan bitset.
+    pub fn words(&self) -> usize {
+        self.n_bits.div_ceil(64)
+    }
+
     /// Bitset of rules whose literals occur in `v` (ASCII case-insensitively).
     pub fn scan(&self, v: &[u8]) -> Vec<u64> {
-        let mut set = vec![0u64; self.n_bits.div_ceil(64)];
+        let mut set = vec![0u64; self.words()];
+        self.scan_into(v, &mut set);
+        set
+    }
+
+    /// Like [`Self::scan`], into `set` (all clear, [`Self::words`] long).
+    pub fn scan_into(&self, v: &[u8], set: &mut [u64]) {
         if !self.byte_masks.is_empty() {
             let mut present = [false; 256];
             for &c in v {
@@ -336,7 +347,7 @@ impl Prefilter {
             }
         }
         let Some(ac) = &self.ac else {
-            return set;
+            return;
         };
         // A literal may occur many times in a value; set its rules' bits once.
         let words = self.bits.len().div_ceil(64);
@@ -364,7 +375,6 @@ impl Prefilter {
                 }
             }
         }
-        set
     }
 }
 

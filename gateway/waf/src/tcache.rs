@@ -54,6 +54,11 @@ impl ChainTable {
         self.nodes.len() <= 1
     }
 
+    /// The chain without its last step (`None` for the empty chain).
+    pub fn parent(&self, node: u32) -> Option<u32> {
+        self.step(node).map(|(p, _)| p)
+    }
+
     fn step(&self, node: u32) -> Option<(u32, Transform)> {
         if node == 0 {
             return None;
@@ -67,19 +72,25 @@ impl ChainTable {
 struct Slot {
     /// Transformed value; `None` means "the raw value itself".
     val: Option<Vec<u8>>,
-    /// Prefilter scan of the value, computed on first use.
-    bits: Option<Box<[u64]>>,
+    /// 1 + offset of the value's prefilter scan in `TCache::scans` (0: not scanned yet).
+    bits: u32,
 }
 
 /// Per-transaction memo of transformation results, keyed by the raw value's
 /// address and length (values live in the transaction and do not change within
-/// a phase) and the chain node. Cleared at every phase start.
+/// a phase) and the chain node. Cleared at every phase start. Prefilter scans
+/// and group unions live in two flat tables (one allocation each, reused
+/// across phases) rather than one boxed bitset per value.
 #[derive(Debug, Default)]
 pub struct TCache {
     map: FxHashMap<(usize, usize, u32), u32>,
     slots: Vec<Slot>,
-    /// Per prefilter group: the union of its values' scans (see `Rule::pf_group`).
-    groups: Vec<Option<Box<[u64]>>>,
+    /// Prefilter scans of slots, `words` per scan.
+    scans: Vec<u64>,
+    /// Per prefilter group (see `Rule::pf_group`): 1 + offset of the union of its
+    /// values' scans in `unions` (0: not computed in this phase).
+    groups: Vec<u32>,
+    unions: Vec<u64>,
 }
 
 /// Whether `bit` is set in a scan bitset (missing words count as set, to stay safe).
@@ -92,45 +103,67 @@ impl TCache {
     pub fn clear(&mut self) {
         self.map.clear();
         self.slots.clear();
-        self.groups.clear();
+        self.scans.clear();
+        self.clear_groups();
     }
 
     /// Forgets the group unions only (values of the next phase may differ).
     pub fn clear_groups(&mut self) {
         self.groups.clear();
+        self.unions.clear();
     }
 
     /// The memoized scan union of a prefilter group, if computed in this phase.
-    pub fn group(&self, g: u32) -> Option<&[u64]> {
-        self.groups.get(g as usize).and_then(|u| u.as_deref())
+    pub fn group(&self, g: u32, pf: &Prefilter) -> Option<&[u64]> {
+        let off = (*self.groups.get(g as usize)? as usize).checked_sub(1)?;
+        self.unions.get(off..off + pf.words())
     }
 
-    /// Stores a group's scan union.
-    pub fn set_group(&mut self, g: u32, union: Box<[u64]>) {
+    /// Starts a group's union (all bits clear); values are added with [`Self::or_scan_into_group`].
+    pub fn begin_group(&mut self, g: u32, pf: &Prefilter) {
         let i = g as usize;
         if self.groups.len() <= i {
-            self.groups.resize(i + 1, None);
+            // Grow geometrically: a request touches most groups, in increasing order.
+            self.groups.resize((i + 1).max(2 * self.groups.len()).max(64), 0);
         }
-        self.groups[i] = Some(union);
+        let off = self.unions.len();
+        self.unions.resize(off + pf.words(), 0);
+        self.groups[i] = off as u32 + 1;
     }
 
-    /// ORs the prefilter scan of a slot's value into `union`.
-    pub fn or_scan_into(&mut self, slot: u32, raw: &[u8], pf: &Prefilter, union: &mut [u64]) {
-        if let Some(bits) = self.scan(slot, raw, pf) {
-            for (u, w) in union.iter_mut().zip(bits.iter()) {
-                *u |= *w;
+    /// Marks every literal as present in a group's union (a value that cannot be scanned).
+    pub fn fill_group(&mut self, g: u32, pf: &Prefilter) {
+        if let Some(off) = self.groups.get(g as usize).and_then(|o| (*o as usize).checked_sub(1)) {
+            if let Some(u) = self.unions.get_mut(off..off + pf.words()) {
+                u.fill(u64::MAX);
             }
-        } else {
-            union.fill(u64::MAX);
         }
     }
 
-    fn scan(&mut self, slot: u32, raw: &[u8], pf: &Prefilter) -> Option<&[u64]> {
-        let s = self.slots.get_mut(slot as usize)?;
-        if s.bits.is_none() {
-            s.bits = Some(pf.scan(s.val.as_deref().unwrap_or(raw)).into_boxed_slice());
+    /// ORs the prefilter scan of a slot's value into group `g`'s union.
+    pub fn or_scan_into_group(&mut self, slot: u32, raw: &[u8], pf: &Prefilter, g: u32) {
+        let words = pf.words();
+        let Some(soff) = self.scan(slot, raw, pf) else {
+            self.fill_group(g, pf);
+            return;
+        };
+        let Some(goff) = self.groups.get(g as usize).and_then(|o| (*o as usize).checked_sub(1)) else { return };
+        let (Some(scan), Some(union)) = (self.scans.get(soff..soff + words), self.unions.get_mut(goff..goff + words)) else { return };
+        for (u, w) in union.iter_mut().zip(scan) {
+            *u |= *w;
         }
-        s.bits.as_deref()
+    }
+
+    /// Offset of a slot's scan in `scans`, scanning on first use.
+    fn scan(&mut self, slot: u32, raw: &[u8], pf: &Prefilter) -> Option<usize> {
+        let s = self.slots.get_mut(slot as usize)?;
+        if s.bits == 0 {
+            let off = self.scans.len();
+            self.scans.resize(off + pf.words(), 0);
+            pf.scan_into(s.val.as_deref().unwrap_or(raw), &mut self.scans[off..]);
+            s.bits = off as u32 + 1;
+        }
+        Some(s.bits as usize - 1)
     }
 
     /// The slot holding `raw` transformed by chain `node`, computing it (and its
@@ -160,7 +193,7 @@ impl TCache {
     }
 
     fn push(&mut self, val: Option<Vec<u8>>) -> u32 {
-        self.slots.push(Slot { val, bits: None });
+        self.slots.push(Slot { val, bits: 0 });
         (self.slots.len() - 1) as u32
     }
 
@@ -171,7 +204,8 @@ impl TCache {
 
     /// Whether the prefilter saw one of rule `bit`'s literals in the slot's value.
     pub fn has_literal(&mut self, slot: u32, raw: &[u8], pf: &Prefilter, bit: u32) -> bool {
-        self.scan(slot, raw, pf).is_none_or(|bits| bit_set(bits, bit))
+        let words = pf.words();
+        self.scan(slot, raw, pf).and_then(|off| self.scans.get(off..off + words)).is_none_or(|bits| bit_set(bits, bit))
     }
 }
 
@@ -179,6 +213,29 @@ impl TCache {
 mod tests {
     use super::*;
     use Transform::*;
+
+    #[test]
+    fn group_unions_combine_scans() {
+        let mut b = crate::prefilter::PrefilterBuilder::default();
+        let union = b.add(&[b"union".to_vec()]);
+        let script = b.add(&[b"script".to_vec()]);
+        let pf = b.build().unwrap();
+        let t = ChainTable::default();
+        let mut c = TCache::default();
+        assert!(c.group(3, &pf).is_none());
+        c.begin_group(3, &pf);
+        for raw in [&b"a UNION b"[..], b"plain"] {
+            let s = c.slot(&t, raw, 0);
+            c.or_scan_into_group(s, raw, &pf, 3);
+            assert_eq!(c.has_literal(s, raw, &pf, union), raw != b"plain");
+        }
+        let u = c.group(3, &pf).unwrap();
+        assert!(bit_set(u, union) && !bit_set(u, script));
+        c.fill_group(3, &pf);
+        assert!(bit_set(c.group(3, &pf).unwrap(), script));
+        c.clear_groups();
+        assert!(c.group(3, &pf).is_none());
+    }
 
     #[test]
     fn chains_share_prefixes() {

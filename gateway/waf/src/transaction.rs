@@ -3,15 +3,16 @@
 //! `multiMatch`), records [`MatchEvent`]s and decides the [`Intervention`].
 //! Nothing here does I/O, and nothing panics on request data.
 
-use crate::actions::{BodyProcessor, Ctl, Disruptive, IdRange, Mode, SetVar};
+use crate::actions::{BodyProcessor, Ctl, Disruptive, IdRange, Mode, SetVar, TxKey};
 use crate::body::{self, Pairs};
 use crate::engine::{BodyLimitAction, Engine, Item};
-use crate::fxhash::FxHashMap;
-use crate::macros::{Macro, MacroRef};
+use crate::macros::{Macro, MacroRef, Part};
 use crate::operators::atoi;
 use crate::rule::Rule;
 use crate::tcache::{bit_set, TCache};
+use crate::txvars::{TxStore, TxValue};
 use crate::variables::{Exclusion, KeySel, Target, Var};
+use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -117,27 +118,66 @@ fn write_var_name(out: &mut Vec<u8>, var: Var, key: &[u8]) {
     }
 }
 
+/// One value a link matched. The buffers are reused from link to link (see
+/// `Transaction::found_scratch`), so a match costs no allocation once warm.
 #[derive(Debug)]
 struct LinkMatch {
-    /// Variable name, written lazily: `VAR:key` bytes.
-    var: Option<(Var, Vec<u8>)>,
+    var: Var,
+    key: Vec<u8>,
+    /// The (transformed) value that matched.
     value: Vec<u8>,
+    /// TX:0..9 from `capture` (only meaningful when `has_caps`).
+    caps: Vec<Vec<u8>>,
+    has_caps: bool,
 }
 
-impl LinkMatch {
-    fn name(&self) -> String {
-        let mut n = Vec::new();
-        if let Some((var, key)) = &self.var {
-            write_var_name(&mut n, *var, key);
-        }
-        String::from_utf8_lossy(&n).into_owned()
+impl Default for LinkMatch {
+    fn default() -> Self {
+        LinkMatch { var: Var::Args, key: Vec::new(), value: Vec::new(), caps: Vec::new(), has_caps: false }
     }
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(1);
 
-/// TX keys set by `capture`.
-const CAPTURE_KEYS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+/// Number of TX keys set by `capture` (`0`..`9`).
+const CAPTURE_KEYS: usize = 10;
+
+/// TX names interned first, in this order, by every engine: the capture keys
+/// (so that capture key `i` has slot `i`) and the anomaly scores read by the API.
+pub(crate) const TX_PRESET_NAMES: [&str; 13] = [
+    "0",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "6",
+    "7",
+    "8",
+    "9",
+    "blocking_inbound_anomaly_score",
+    "anomaly_score",
+    "blocking_outbound_anomaly_score",
+];
+/// Slots of the anomaly scores in [`TX_PRESET_NAMES`].
+const SLOT_BLOCKING_INBOUND: u32 = 10;
+const SLOT_ANOMALY: u32 = 11;
+const SLOT_BLOCKING_OUTBOUND: u32 = 12;
+
+/// A TX variable named by a `setvar`.
+enum TxRef {
+    Slot(u32),
+    /// A name with no slot (built by a macro at run time).
+    Name(String),
+}
+
+/// The slot when a macro is exactly one `%{tx.name}` reference.
+fn single_tx_ref(m: &Macro) -> Option<u32> {
+    match m.parts.as_slice() {
+        [Part::Ref(MacroRef::TxSlot(s))] => Some(*s),
+        _ => None,
+    }
+}
 
 /// Per-request state. Create with [`Engine::transaction`]; call the phase
 /// methods in order. Not shared between threads (it is `Send`).
@@ -179,15 +219,20 @@ pub struct Transaction {
     /// The body given to phase 2 is only the first part of the request's body.
     body_truncated: bool,
     reqbody_error_msg: Vec<u8>,
-    tx: FxHashMap<String, Vec<u8>>,
+    tx: TxStore,
     matched_var: Vec<u8>,
     matched_var_name: Vec<u8>,
     /// `MATCHED_VARS` of the current rule: the first `n_matched` entries (the
     /// buffers behind them are reused from rule to rule).
     matched_vars: Pairs,
     n_matched: usize,
-    /// Reused list of a link's matches.
-    found_scratch: Vec<(LinkMatch, Option<Vec<Vec<u8>>>)>,
+    /// Reused list of a link's matches (buffers kept between links).
+    found_scratch: Vec<LinkMatch>,
+    /// Reused capture buffer handed to operators.
+    caps_scratch: Vec<Vec<u8>>,
+    /// `VAR:key` and value of the head link's last match, for the log entry.
+    head_var: Vec<u8>,
+    head_value: Vec<u8>,
     resp_status: Vec<u8>,
     resp_protocol: Vec<u8>,
     resp_headers: Pairs,
@@ -301,6 +346,7 @@ impl Transaction {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let request_body_access = engine.inner.request_body_access;
         let response_body_access = engine.inner.response_body_access;
+        let n_tx = engine.inner.tx_names.len();
         Transaction {
             engine,
             mode,
@@ -336,13 +382,15 @@ impl Transaction {
             reqbody_error: false,
             body_truncated: false,
             reqbody_error_msg: Vec::new(),
-            // CRS sets about 100 TX variables per request; avoid rehashing while it does.
-            tx: FxHashMap::with_capacity_and_hasher(128, Default::default()),
+            tx: TxStore::new(n_tx),
             matched_var: Vec::new(),
             matched_var_name: Vec::new(),
             matched_vars: Vec::new(),
             n_matched: 0,
             found_scratch: Vec::new(),
+            caps_scratch: Vec::new(),
+            head_var: Vec::new(),
+            head_value: Vec::new(),
             resp_status: Vec::new(),
             resp_protocol: Vec::new(),
             resp_headers: Vec::new(),
@@ -391,6 +439,7 @@ impl Transaction {
         self.request_line = line;
         self.remote_addr = client_ip.as_bytes().to_vec();
         self.args_get = body::urlencoded::parse(query);
+        self.req_headers.reserve_exact(headers.len());
         for (k, v) in headers {
             let (k, v) = (k.as_ref(), v.as_ref());
             if k.eq_ignore_ascii_case(b"cookie") {
@@ -523,17 +572,17 @@ impl Transaction {
 
     /// CRS inbound anomaly score (`tx.blocking_inbound_anomaly_score`, or `tx.anomaly_score`).
     pub fn anomaly_score(&self) -> i64 {
-        self.tx.get("blocking_inbound_anomaly_score").or_else(|| self.tx.get("anomaly_score")).map(|v| atoi(v)).unwrap_or(0)
+        self.tx.get_slot(SLOT_BLOCKING_INBOUND).or_else(|| self.tx.get_slot(SLOT_ANOMALY)).map(atoi).unwrap_or(0)
     }
 
     /// CRS outbound anomaly score.
     pub fn outbound_anomaly_score(&self) -> i64 {
-        self.tx.get("blocking_outbound_anomaly_score").map(|v| atoi(v)).unwrap_or(0)
+        self.tx.get_slot(SLOT_BLOCKING_OUTBOUND).map(atoi).unwrap_or(0)
     }
 
     /// A TX variable (key is case-insensitive).
     pub fn tx_var(&self, key: &str) -> Option<&[u8]> {
-        self.tx.get(&key.to_ascii_lowercase()).map(Vec::as_slice)
+        self.tx.get(&self.engine.inner.tx_names, &key.to_ascii_lowercase())
     }
 
     /// The effective rule engine mode (after `ctl:ruleEngine`).
@@ -674,12 +723,12 @@ impl Transaction {
     /// Evaluates a whole chain; on success runs the head's actions and logs.
     fn eval_head(&mut self, rule: &Rule) -> bool {
         self.n_matched = 0;
-        let Some(head_match) = self.eval_link(rule, rule) else {
+        if !self.eval_link(rule, rule) {
             return false;
-        };
+        }
         let mut link = rule;
         while let Some(next) = &link.chained {
-            if self.eval_link(next, rule).is_none() {
+            if !self.eval_link(next, rule) {
                 return false;
             }
             link = next;
@@ -694,8 +743,8 @@ impl Transaction {
                 logdata: String::from_utf8_lossy(&logdata).into_owned(),
                 tags: rule.actions.tags.clone(),
                 severity: rule.actions.severity,
-                matched_var: head_match.name(),
-                data: excerpt(&head_match.value),
+                matched_var: String::from_utf8_lossy(&self.head_var).into_owned(),
+                data: excerpt(&self.head_value),
                 disruptive: matches!(rule.disruptive, Disruptive::Deny | Disruptive::Drop | Disruptive::Redirect(_)),
             });
         }
@@ -704,14 +753,21 @@ impl Transaction {
 
     /// Evaluates one link. For every matching value it sets TX:0..9 (with
     /// `capture`), MATCHED_VAR(S) and runs the link's non-disruptive actions,
-    /// like ModSecurity. Returns the last match.
-    fn eval_link(&mut self, rule: &Rule, head: &Rule) -> Option<LinkMatch> {
+    /// like ModSecurity. Returns whether anything matched; the head link's last
+    /// match is kept in `head_var`/`head_value` for the log entry.
+    fn eval_link(&mut self, rule: &Rule, head: &Rule) -> bool {
+        let is_head = std::ptr::eq(rule, head);
         if rule.is_action {
             self.run_link_actions(rule, head);
-            return Some(LinkMatch { var: None, value: Vec::new() });
+            if is_head {
+                self.head_var.clear();
+                self.head_value.clear();
+            }
+            return true;
         }
         let mut found = std::mem::take(&mut self.found_scratch);
-        found.clear();
+        let mut tmp_caps = std::mem::take(&mut self.caps_scratch);
+        let mut n_found = 0usize;
         {
             let this = &*self;
             let extra: Vec<(Var, &KeySel)> = if this.removed_targets.is_empty() {
@@ -728,37 +784,43 @@ impl Transaction {
             if extra.is_empty() && !this.group_may_match(rule) {
                 drop(extra);
                 self.found_scratch = found;
-                return None;
+                self.caps_scratch = tmp_caps;
+                return false;
             }
             let expand = |m: &Macro| this.expand(m, head);
             let want_caps = rule.actions.capture && !rule.operator.negated;
-            let mut tmp_caps = Vec::new();
             for t in &rule.targets.targets {
                 this.visit(t, &rule.targets.exclusions, &extra, &mut |v: Val<'_>| {
-                    if let Some(value) = this.match_value(rule, &v, &expand, want_caps, &mut tmp_caps) {
-                        let caps = (want_caps && !tmp_caps.is_empty()).then(|| std::mem::take(&mut tmp_caps));
-                        found.push((LinkMatch { var: Some((v.var, v.key.to_vec())), value }, caps));
+                    if found.len() == n_found {
+                        found.push(LinkMatch::default());
+                    }
+                    let f = &mut found[n_found];
+                    if this.match_value(rule, &v, &expand, want_caps, &mut tmp_caps, &mut f.value) {
+                        f.var = v.var;
+                        f.key.clear();
+                        f.key.extend_from_slice(v.key);
+                        f.has_caps = want_caps && !tmp_caps.is_empty();
+                        if f.has_caps {
+                            std::mem::swap(&mut f.caps, &mut tmp_caps);
+                        }
+                        n_found += 1;
                     }
                 });
             }
         }
-        let mut last = None;
-        for (m, caps) in found.drain(..) {
-            if let Some(caps) = caps {
+        for m in &found[..n_found] {
+            if m.has_caps {
                 // TX:0..9 = the groups of this match; keys beyond them are removed.
-                let n = caps.len().min(CAPTURE_KEYS.len());
-                for (k, c) in CAPTURE_KEYS.iter().zip(&caps) {
-                    self.tx_set(Cow::Borrowed(k), c);
+                // TX_PRESET_NAMES puts capture key i in slot i.
+                let n = m.caps.len().min(CAPTURE_KEYS);
+                for (slot, c) in m.caps.iter().take(n).enumerate() {
+                    self.tx.set_slot(slot as u32, c);
                 }
-                for k in &CAPTURE_KEYS[n..] {
-                    self.tx.remove(*k);
+                for slot in n..CAPTURE_KEYS {
+                    self.tx.remove_slot(slot as u32);
                 }
             }
-            if let Some((var, key)) = &m.var {
-                write_var_name(&mut self.matched_var_name, *var, key);
-            } else {
-                self.matched_var_name.clear();
-            }
+            write_var_name(&mut self.matched_var_name, m.var, &m.key);
             match self.matched_vars.get_mut(self.n_matched) {
                 Some((k, v)) => {
                     k.clear();
@@ -772,10 +834,16 @@ impl Transaction {
             self.matched_var.clear();
             self.matched_var.extend_from_slice(&m.value);
             self.run_link_actions(rule, head);
-            last = Some(m);
+        }
+        if is_head && n_found > 0 {
+            let last = &found[n_found - 1];
+            write_var_name(&mut self.head_var, last.var, &last.key);
+            self.head_value.clear();
+            self.head_value.extend_from_slice(&last.value);
         }
         self.found_scratch = found;
-        last
+        self.caps_scratch = tmp_caps;
+        n_found > 0
     }
 
     /// False when the link's prefilter group proves that none of its values can
@@ -786,28 +854,28 @@ impl Transaction {
         let (Some(g), Some(bit), Some(pf)) = (rule.pf_group, rule.pf_bit, inner.prefilter.as_ref()) else {
             return true;
         };
-        if let Some(u) = self.tcache.borrow().group(g) {
+        if let Some(u) = self.tcache.borrow().group(g, pf) {
             return bit_set(u, bit);
         }
-        let mut union = vec![0u64; pf.n_bits.div_ceil(64)].into_boxed_slice();
+        self.tcache.borrow_mut().begin_group(g, pf);
         for t in &rule.targets.targets {
-            self.visit(t, &rule.targets.exclusions, &[], &mut |v: Val<'_>| match &v.value {
-                Cow::Borrowed(raw) => {
-                    let mut cache = self.tcache.borrow_mut();
-                    let slot = cache.slot(&inner.chains, raw, rule.chain_id);
-                    cache.or_scan_into(slot, raw, pf, &mut union);
+            self.visit(t, &rule.targets.exclusions, &[], &mut |v: Val<'_>| {
+                let mut cache = self.tcache.borrow_mut();
+                match &v.value {
+                    Cow::Borrowed(raw) => {
+                        let slot = cache.slot(&inner.chains, raw, rule.chain_id);
+                        cache.or_scan_into_group(slot, raw, pf, g);
+                    }
+                    // Computed values are not memoized; never skip on their account.
+                    Cow::Owned(_) => cache.fill_group(g, pf),
                 }
-                // Computed values are not memoized; never skip on their account.
-                Cow::Owned(_) => union.fill(u64::MAX),
             });
         }
-        let hit = bit_set(&union, bit);
-        self.tcache.borrow_mut().set_group(g, union);
-        hit
+        self.tcache.borrow().group(g, pf).is_none_or(|u| bit_set(u, bit))
     }
 
-    /// Runs the rule's transformations and operator on one value; returns the
-    /// (transformed) value that matched.
+    /// Runs the rule's transformations and operator on one value; on a match,
+    /// writes the (transformed) value that matched into `out` and returns true.
     fn match_value(
         &self,
         rule: &Rule,
@@ -815,10 +883,26 @@ impl Transaction {
         expand: &dyn Fn(&Macro) -> Vec<u8>,
         want_caps: bool,
         tmp_caps: &mut Vec<Vec<u8>>,
-    ) -> Option<Vec<u8>> {
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let mut matched = |value: &[u8]| {
+            out.clear();
+            out.extend_from_slice(value);
+            true
+        };
         let negated = rule.operator.negated;
+        let raw: &[u8] = v.value.as_ref();
+        // Request/response data is stable within a phase and memoized; TX and
+        // MATCHED_* values change while the phase runs.
+        let cacheable = matches!(v.value, Cow::Borrowed(_))
+            && !matches!(v.var, Var::Tx | Var::MatchedVar | Var::MatchedVars | Var::MatchedVarName | Var::MatchedVarsNames);
         if rule.actions.multi_match {
-            let mut cur: Cow<[u8]> = Cow::Borrowed(v.value.as_ref());
+            // The operator sees the value before the transformations and after every
+            // one that changed it: the chain's prefixes, memoized like whole chains.
+            if cacheable {
+                return self.multi_match_cached(rule, raw, expand, want_caps, tmp_caps, &mut matched);
+            }
+            let mut cur: Cow<[u8]> = Cow::Borrowed(raw);
             let mut steps = vec![cur.to_vec()];
             for tr in &rule.transforms {
                 let next = tr.apply(&cur);
@@ -831,16 +915,11 @@ impl Transaction {
                 tmp_caps.clear();
                 let m = rule.operator.matches(&s, expand, want_caps.then_some(&mut *tmp_caps));
                 if m != negated {
-                    return Some(s);
+                    return matched(&s);
                 }
             }
-            return None;
+            return false;
         }
-        let raw: &[u8] = v.value.as_ref();
-        // Request/response data is stable within a phase and memoized; TX and
-        // MATCHED_* values change while the phase runs.
-        let cacheable = matches!(v.value, Cow::Borrowed(_))
-            && !matches!(v.var, Var::Tx | Var::MatchedVar | Var::MatchedVars | Var::MatchedVarName | Var::MatchedVarsNames);
         if !cacheable || (rule.chain_id == 0 && rule.pf_bit.is_none()) {
             let mut cur: Cow<[u8]> = Cow::Borrowed(raw);
             for tr in &rule.transforms {
@@ -850,7 +929,7 @@ impl Transaction {
             }
             tmp_caps.clear();
             let m = rule.operator.matches(&cur, expand, want_caps.then_some(tmp_caps));
-            return (m != negated).then(|| cur.into_owned());
+            return m != negated && matched(&cur);
         }
         let inner = &self.engine.inner;
         let slot = {
@@ -858,7 +937,7 @@ impl Transaction {
             let slot = cache.slot(&inner.chains, raw, rule.chain_id);
             if let (Some(bit), Some(pf)) = (rule.pf_bit, inner.prefilter.as_ref()) {
                 if !cache.has_literal(slot, raw, pf, bit) {
-                    return None;
+                    return false;
                 }
             }
             slot
@@ -867,36 +946,86 @@ impl Transaction {
         let input = cache.value(slot, raw);
         tmp_caps.clear();
         let m = rule.operator.matches(input, expand, want_caps.then_some(tmp_caps));
-        (m != negated).then(|| input.to_vec())
+        m != negated && matched(input)
+    }
+
+    /// `multiMatch` on a memoized value: the operator runs on the raw value and on
+    /// each distinct result along the rule's transformation chain (the chain's
+    /// prefix nodes in the [`crate::tcache::ChainTable`]), stopping at the first match.
+    fn multi_match_cached(
+        &self,
+        rule: &Rule,
+        raw: &[u8],
+        expand: &dyn Fn(&Macro) -> Vec<u8>,
+        want_caps: bool,
+        tmp_caps: &mut Vec<Vec<u8>>,
+        matched: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> bool {
+        let chains = &self.engine.inner.chains;
+        let mut path: SmallVec<[u32; 16]> = SmallVec::new();
+        let mut node = rule.chain_id;
+        path.push(node);
+        while let Some(parent) = chains.parent(node) {
+            path.push(parent);
+            node = parent;
+        }
+        let mut prev: Option<u32> = None;
+        for &node in path.iter().rev() {
+            let slot = self.tcache.borrow_mut().slot(chains, raw, node);
+            let cache = self.tcache.borrow();
+            let input = cache.value(slot, raw);
+            // A step that left the value as it was is not evaluated again.
+            if prev.is_some_and(|p| p == slot || cache.value(p, raw) == input) {
+                prev = Some(slot);
+                continue;
+            }
+            prev = Some(slot);
+            tmp_caps.clear();
+            if rule.operator.matches(input, expand, want_caps.then_some(&mut *tmp_caps)) != rule.operator.negated {
+                return matched(input);
+            }
+        }
+        false
     }
 
     fn run_link_actions(&mut self, link: &Rule, head: &Rule) {
         for sv in &link.actions.setvars {
             match sv {
                 SetVar::Set(k, v) => {
-                    let key = self.tx_key(k, head);
+                    let key = self.tx_ref(k, head);
                     match v.literal_ref() {
-                        Some(lit) => self.tx_set(key, lit),
-                        None => {
-                            let val = self.expand(v, head);
-                            self.tx_set(key, &val);
-                        }
+                        Some(lit) => self.tx_put(&key, lit),
+                        None => match single_tx_ref(v) {
+                            // `%{tx.x}` alone: copy the value without expanding into a new buffer.
+                            Some(src) => {
+                                let val = TxValue::from_slice(self.tx.get_slot(src).unwrap_or(b""));
+                                self.tx_put(&key, &val);
+                            }
+                            None => {
+                                let val = self.expand(v, head);
+                                self.tx_put(&key, &val);
+                            }
+                        },
                     }
                 }
                 SetVar::Add(k, v) | SetVar::Sub(k, v) => {
-                    let key = self.tx_key(k, head);
-                    let delta = match v.literal_ref() {
-                        Some(lit) => atoi(lit),
-                        None => atoi(&self.expand(v, head)),
+                    let key = self.tx_ref(k, head);
+                    let delta = match (v.literal_ref(), single_tx_ref(v)) {
+                        (Some(lit), _) => atoi(lit),
+                        (None, Some(src)) => self.tx.get_slot(src).map(atoi).unwrap_or(0),
+                        (None, None) => atoi(&self.expand(v, head)),
                     };
-                    let cur = self.tx.get(key.as_ref()).map(|x| atoi(x)).unwrap_or(0);
+                    let cur = self.tx_get(&key).map(atoi).unwrap_or(0);
                     let n = if matches!(sv, SetVar::Add(..)) { cur.saturating_add(delta) } else { cur.saturating_sub(delta) };
                     let buf = itoa_buf(n);
-                    self.tx_set(key, buf.digits());
+                    self.tx_put(&key, buf.digits());
                 }
                 SetVar::Delete(k) => {
-                    let key = self.tx_key(k, head);
-                    self.tx.remove(key.as_ref());
+                    let key = self.tx_ref(k, head);
+                    match &key {
+                        TxRef::Slot(s) => self.tx.remove_slot(*s),
+                        TxRef::Name(n) => self.tx.remove(&self.engine.inner.tx_names, n),
+                    }
                 }
             }
         }
@@ -916,24 +1045,31 @@ impl Transaction {
         }
     }
 
-    /// The (lower-case) TX key a `setvar` names; literal keys are borrowed from the rule.
-    fn tx_key<'r>(&self, k: &'r Macro, head: &Rule) -> Cow<'r, str> {
-        match k.literal_ref().and_then(|l| std::str::from_utf8(l).ok()) {
-            Some(s) => Cow::Borrowed(s),
-            None => Cow::Owned(String::from_utf8_lossy(&self.expand(k, head)).to_ascii_lowercase()),
+    /// The TX variable a `setvar` names: its slot, resolved at load time for
+    /// literal names, or the (lower-case) expansion of a macro name.
+    fn tx_ref(&self, k: &TxKey, head: &Rule) -> TxRef {
+        if let Some(s) = k.slot {
+            return TxRef::Slot(s);
+        }
+        let name = String::from_utf8_lossy(&self.expand(&k.name, head)).to_ascii_lowercase();
+        match self.engine.inner.tx_names.slot(&name) {
+            Some(s) => TxRef::Slot(s),
+            None => TxRef::Name(name),
         }
     }
 
-    /// Sets a TX variable, reusing the existing key and buffer when present.
-    fn tx_set(&mut self, key: Cow<'_, str>, val: &[u8]) {
-        match self.tx.get_mut(key.as_ref()) {
-            Some(slot) => {
-                slot.clear();
-                slot.extend_from_slice(val);
-            }
-            None => {
-                self.tx.insert(key.into_owned(), val.to_vec());
-            }
+    fn tx_get(&self, key: &TxRef) -> Option<&[u8]> {
+        match key {
+            TxRef::Slot(s) => self.tx.get_slot(*s),
+            TxRef::Name(n) => self.tx.get(&self.engine.inner.tx_names, n),
+        }
+    }
+
+    /// Sets a TX variable, reusing its buffer when present.
+    fn tx_put(&mut self, key: &TxRef, val: &[u8]) {
+        match key {
+            TxRef::Slot(s) => self.tx.set_slot(*s, val),
+            TxRef::Name(n) => self.tx.set(&self.engine.inner.tx_names, n, val),
         }
     }
 
@@ -1045,18 +1181,21 @@ impl Transaction {
                 pairs(Var::MatchedVarsNames, &self.matched_vars[..self.n_matched.min(self.matched_vars.len())], true, out)
             }
             Var::Tx => {
-                if let KeySel::Exact(k) = &t.key {
-                    if let Ok(ks) = std::str::from_utf8(k) {
-                        if let Some((key, v)) = self.tx.get_key_value(ks) {
-                            if !excluded(Var::Tx, key.as_bytes()) {
-                                out(Val { var: Var::Tx, key: key.as_bytes(), value: Cow::Borrowed(v) });
+                let names = &self.engine.inner.tx_names;
+                match (&t.key, t.tx_slot) {
+                    (KeySel::Exact(_), Some(s)) => {
+                        let key = names.name(s).as_bytes();
+                        if let Some(v) = self.tx.get_slot(s) {
+                            if !excluded(Var::Tx, key) {
+                                out(Val { var: Var::Tx, key, value: Cow::Borrowed(v) });
                             }
                         }
                     }
-                } else {
-                    for (k, v) in &self.tx {
-                        if t.key.matches(k.as_bytes()) && !excluded(Var::Tx, k.as_bytes()) {
-                            out(Val { var: Var::Tx, key: k.as_bytes(), value: Cow::Borrowed(v) });
+                    _ => {
+                        for (k, v) in self.tx.iter(names) {
+                            if t.key.matches(k.as_bytes()) && !excluded(Var::Tx, k.as_bytes()) {
+                                out(Val { var: Var::Tx, key: k.as_bytes(), value: Cow::Borrowed(v) });
+                            }
                         }
                     }
                 }
@@ -1087,12 +1226,12 @@ impl Transaction {
         }
         let key = key.unwrap_or("");
         if var == Var::Tx {
-            if let Some(v) = self.tx.get(key) {
+            if let Some(v) = self.tx.get(&self.engine.inner.tx_names, key) {
                 out.extend_from_slice(v);
             }
             return;
         }
-        let t = Target { var, key: KeySel::Exact(key.as_bytes().to_vec()), count: false };
+        let t = Target { var, key: KeySel::Exact(key.as_bytes().to_vec()), count: false, tx_slot: None };
         let mut first = true;
         self.visit(&t, &[], &[], &mut |v| {
             if first {
@@ -1105,6 +1244,7 @@ impl Transaction {
     fn expand(&self, m: &Macro, rule: &Rule) -> Vec<u8> {
         m.expand(|r, out| match r {
             MacroRef::Var(v, k) => self.lookup(*v, k.as_deref(), out),
+            MacroRef::TxSlot(s) => out.extend_from_slice(self.tx.get_slot(*s).unwrap_or(b"")),
             MacroRef::Rule(f) => match f.as_str() {
                 "id" => out.extend_from_slice(rule.id.to_string().as_bytes()),
                 "msg" => {

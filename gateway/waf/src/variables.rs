@@ -111,6 +111,8 @@ pub struct Target {
     pub key: KeySel,
     /// `&VAR`: yield the number of members instead.
     pub count: bool,
+    /// For `TX:name`: the name's slot, set when the engine is built (see [`crate::txvars`]).
+    pub tx_slot: Option<u32>,
 }
 
 /// An exclusion (`!VAR:key`).
@@ -151,7 +153,7 @@ pub fn compile_targets(raw: &[RawTarget], loc: &Loc, into: &mut Targets) -> Resu
         if t.exclude {
             into.exclusions.push(Exclusion { var, key });
         } else {
-            into.targets.push(Target { var, key, count: t.count });
+            into.targets.push(Target { var, key, count: t.count, tx_slot: None });
         }
     }
     Ok(())

@@ -189,3 +189,41 @@ fn unsupported_things_are_reported_with_location() {
     let e = Engine::parse_str("bad.conf", "\n\nSecRule ARGS \"@nope x\" \"id:1\"", &EngineConfig::default()).err().map(|e| e.to_string());
     assert!(e.is_some_and(|s| s.starts_with("bad.conf:3:")));
 }
+
+#[test]
+fn tx_names_built_at_run_time_share_slots_with_literal_names() {
+    // `tx.%{ARGS.k}` expands to a name the rules also spell literally (`tx.known`, a
+    // slot) or to one they never spell (kept by name); both are readable, listable by
+    // a key regex, copied by `%{tx.x}` alone, and removable.
+    let e = engine(
+        r#"SecAction "id:1,phase:1,pass,nolog,setvar:'tx.%{ARGS.k}=7',setvar:'tx.%{ARGS.j}=8',setvar:tx.copy=%{tx.known},setvar:tx.sum=+%{tx.known}"
+           SecRule TX:known "@eq 7" "id:2,phase:1,pass,nolog,setvar:tx.hits=+1"
+           SecRule TX:/^dyn_/ "@eq 8" "id:3,phase:1,pass,nolog,setvar:tx.hits=+1,setvar:'tx.last=%{MATCHED_VAR_NAME}'"
+           SecAction "id:4,phase:1,pass,nolog,setvar:'!tx.%{ARGS.j}'"
+           SecRule &TX:dyn_x "@eq 0" "id:5,phase:1,deny,status:418""#,
+    );
+    let tx = get(&e, "/?k=known&j=dyn_x");
+    assert_eq!(tx.tx_var("known"), Some(&b"7"[..]));
+    assert_eq!(tx.tx_var("copy"), Some(&b"7"[..]));
+    assert_eq!(tx.tx_var("sum"), Some(&b"7"[..]));
+    assert_eq!(tx.tx_var("hits"), Some(&b"2"[..]));
+    assert_eq!(tx.tx_var("last"), Some(&b"TX:dyn_x"[..]));
+    assert_eq!(tx.tx_var("dyn_x"), None);
+    assert_eq!(tx.intervention().map(|i| i.status), Some(418));
+}
+
+#[test]
+fn multi_match_sees_every_intermediate_value_of_request_data() {
+    // The middle step (decoded once, not yet lower-cased) is the only one that
+    // equals "<X>"; memoized chains must still offer it to the operator, and
+    // TX:0 must hold the value that matched.
+    let e = engine(
+        r#"SecRule ARGS:a "@rx ^<X>$" "id:1,phase:1,pass,multiMatch,capture,t:urlDecode,t:lowercase,setvar:'tx.got=%{tx.0}'"
+           SecRule ARGS:a "@rx ^<x>$" "id:2,phase:1,pass,t:urlDecode,t:lowercase,setvar:tx.lower=1""#,
+    );
+    let tx = get(&e, "/?a=%3CX%3E");
+    assert_eq!(tx.tx_var("got"), Some(&b"<X>"[..]));
+    assert_eq!(tx.tx_var("lower"), Some(&b"1"[..]));
+    let tx = get(&e, "/?a=%3Cy%3E");
+    assert_eq!(tx.tx_var("got"), None);
+}
