@@ -3,27 +3,20 @@
 //! out (docs/api/certs.openapi.yaml). Callers authenticate with an API key whose SHA-256 is in
 //! the policy. The verification is the `govgate-certs` library; this module maps JSON onto it.
 
+use crate::crl_fetch::CrlFetcher;
 use base64::Engine as _;
-use govgate_certs::{
-    certificates_from_pem, trust_store, verify_cms, Certificate, Purpose, RevocationPolicy, TrustStore, ValidationOptions,
-};
-use govgate_policies::{Policy, Revocation};
+use govgate_certs::{certificates_from_pem, verify_cms, Certificate, Purpose, RevocationPolicy, TrustStore, ValidationOptions};
+use govgate_policies::Policy;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 pub struct CertsApi {
-    store: TrustStore,
+    store: Arc<TrustStore>,
     keys: Vec<[u8; 32]>,
     revocation: RevocationPolicy,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("loading the trust anchors from {dir}: {message}")]
-pub struct CertsApiError {
-    dir: String,
-    message: String,
 }
 
 /// An answer: status and JSON body.
@@ -89,9 +82,8 @@ fn time(at: Option<&str>, now: i64) -> Result<i64, ApiResponse> {
 }
 
 impl CertsApi {
-    pub fn load(policy: &Policy) -> Result<Self, CertsApiError> {
-        let dir = policy.resolve(&policy.certs.trust);
-        let store = trust_store::load_dir(&dir).map_err(|e| CertsApiError { dir: dir.display().to_string(), message: e.to_string() })?;
+    /// The API for `policy`, verifying against `store` (its `[certs] trust`).
+    pub fn new(policy: &Policy, store: Arc<TrustStore>) -> Self {
         let keys = policy
             .certs
             .api_keys_sha256
@@ -99,12 +91,7 @@ impl CertsApi {
             .filter_map(|h| (0..32).map(|i| u8::from_str_radix(h.get(2 * i..2 * i + 2)?, 16).ok()).collect::<Option<Vec<u8>>>())
             .filter_map(|v| v.try_into().ok())
             .collect();
-        let revocation = match policy.certs.revocation {
-            Revocation::Off => RevocationPolicy::Off,
-            Revocation::SoftFail => RevocationPolicy::SoftFail,
-            Revocation::HardFail => RevocationPolicy::HardFail,
-        };
-        Ok(CertsApi { store, keys, revocation })
+        CertsApi { store, keys, revocation: crate::trust::revocation(policy) }
     }
 
     /// Whether `Authorization: Bearer KEY` or `X-Api-Key: KEY` carries a known key.
@@ -119,8 +106,9 @@ impl CertsApi {
         self.keys.iter().fold(false, |found, k| found | bool::from(k.ct_eq(&digest)))
     }
 
-    /// Answers one request (already authorized). `now` is Unix seconds.
-    pub fn handle(&self, method: &str, path: &str, body: &[u8], now: i64) -> ApiResponse {
+    /// Answers one request (already authorized). `now` is Unix seconds; CRLs missing from the
+    /// trust directory are fetched through `crls`.
+    pub async fn handle(&self, method: &str, path: &str, body: &[u8], now: i64, crls: &CrlFetcher) -> ApiResponse {
         let endpoint = if path.ends_with("/certs/verify") {
             Endpoint::Cert
         } else if path.ends_with("/esign/verify") {
@@ -132,12 +120,12 @@ impl CertsApi {
             return error(405, "method_not_allowed", "use POST with a JSON body");
         }
         match endpoint {
-            Endpoint::Cert => self.verify_certificate(body, now).unwrap_or_else(|e| e),
-            Endpoint::Esign => self.verify_signature(body, now).unwrap_or_else(|e| e),
+            Endpoint::Cert => self.verify_certificate(body, now, crls).await.unwrap_or_else(|e| e),
+            Endpoint::Esign => self.verify_signature(body, now, crls).await.unwrap_or_else(|e| e),
         }
     }
 
-    fn verify_certificate(&self, body: &[u8], now: i64) -> Result<ApiResponse, ApiResponse> {
+    async fn verify_certificate(&self, body: &[u8], now: i64, crls: &CrlFetcher) -> Result<ApiResponse, ApiResponse> {
         let req: CertRequest = serde_json::from_slice(body).map_err(|e| error(400, "invalid_request", e.to_string()))?;
         let mut certs = certificates("certificate", &req.certificate)?;
         if certs.is_empty() {
@@ -153,16 +141,18 @@ impl CertsApi {
                 .ok_or_else(|| error(400, "invalid_request", "purpose: tls-client, document-signing, time-stamping or any"))?,
         };
         let opts = ValidationOptions::at(time(req.at.as_deref(), now)?).purpose(purpose).revocation(self.revocation);
-        let report = govgate_certs::validate(&self.store, &leaf, &certs, &opts, None);
+        let report = crls.validate(now, |src| govgate_certs::validate(&self.store, &leaf, &certs, &opts, Some(src))).await;
         Ok(ApiResponse { status: 200, body: serde_json::to_value(&report).unwrap_or_default() })
     }
 
-    fn verify_signature(&self, body: &[u8], now: i64) -> Result<ApiResponse, ApiResponse> {
+    async fn verify_signature(&self, body: &[u8], now: i64, crls: &CrlFetcher) -> Result<ApiResponse, ApiResponse> {
         let req: EsignRequest = serde_json::from_slice(body).map_err(|e| error(400, "invalid_request", e.to_string()))?;
         let data = b64("data", &req.data)?;
         let sig = if req.signature.contains("-----BEGIN") { req.signature.clone().into_bytes() } else { b64("signature", &req.signature)? };
         let opts = ValidationOptions::at(time(req.at.as_deref(), now)?).revocation(self.revocation);
-        let reports = verify_cms(&self.store, &sig, Some(&data), &opts, None)
+        let reports = crls
+            .validate(now, |src| verify_cms(&self.store, &sig, Some(&data), &opts, Some(src)))
+            .await
             .map_err(|e| error(400, "invalid_request", format!("signature: {e}")))?;
         let passed = !reports.is_empty() && reports.iter().all(|r| r.passed());
         let indication = reports.iter().find(|r| !r.passed()).map(|r| r.indication).or(reports.first().map(|r| r.indication));

@@ -150,6 +150,20 @@ fn check_listeners(policy: &Policy, out: &mut Vec<Problem>) {
                 out.push(problem(vec![N("listeners"), I(i), N("redirect_to")], "a TLS listener cannot redirect to HTTPS"));
             }
         }
+        if l.client_certs != crate::model::ClientCerts::Off {
+            if !l.tls {
+                out.push(problem(vec![N("listeners"), I(i), N("client_certs")], "client certificates need a TLS listener (tls = true)"));
+            }
+            if !policy.resolve(&policy.certs.trust).is_dir() {
+                out.push(problem(
+                    vec![N("certs"), N("trust")],
+                    format!(
+                        "{} is not a directory of trust anchors (client_certs needs one)",
+                        policy.resolve(&policy.certs.trust).display()
+                    ),
+                ));
+            }
+        }
     }
 }
 

@@ -3,151 +3,15 @@
 //! development CA, and a browser-like client that keeps cookies per host.
 
 use base64::Engine;
+use govgate_tests::web::{hidden, jwt_claims, query, Browser};
 use govgate_tests::{Gateway, Upstream};
-use std::collections::HashMap;
 
 const PASSWORD: &str = "Correct-Horse-9";
 
-/// A browser without redirects: cookies kept per host (as a real one keeps `__Host-` cookies).
-struct Browser {
-    http: reqwest::Client,
-    port: u16,
-    jar: HashMap<String, HashMap<String, String>>,
-}
-
-struct Page {
-    status: u16,
-    location: Option<String>,
-    www_authenticate: Option<String>,
-    body: String,
-}
-
-impl Browser {
-    fn new(gw: &Gateway) -> Browser {
-        let ca = std::fs::read(gw.dir.path().join("data/tls/ca.pem")).expect("the development CA");
-        let mut b = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap());
-        for h in HOSTS {
-            b = b.resolve(h, ([127, 0, 0, 1], gw.https_port).into());
-        }
-        Browser { http: b.build().unwrap(), port: gw.https_port, jar: HashMap::new() }
-    }
-
-    fn url(&self, host: &str, path: &str) -> String {
-        format!("https://{host}:{}{path}", self.port)
-    }
-
-    fn cookie(&self, host: &str, name: &str) -> Option<String> {
-        self.jar.get(host).and_then(|c| c.get(name)).cloned()
-    }
-
-    async fn send(&mut self, rb: reqwest::RequestBuilder, host: &str) -> Page {
-        let cookies: Vec<String> = self.jar.get(host).map(|c| c.iter().map(|(k, v)| format!("{k}={v}")).collect()).unwrap_or_default();
-        let rb = if cookies.is_empty() { rb } else { rb.header("cookie", cookies.join("; ")) };
-        let r = rb.send().await.expect("request");
-        for sc in r.headers().get_all("set-cookie") {
-            let sc = sc.to_str().unwrap();
-            if sc.starts_with("__Host-") {
-                assert!(sc.contains("Secure") && sc.contains("Path=/") && !sc.contains("Domain"), "{sc}");
-            }
-            let (nv, attrs) = sc.split_once(';').unwrap_or((sc, ""));
-            let (n, v) = nv.split_once('=').unwrap();
-            let jar = self.jar.entry(host.to_string()).or_default();
-            if attrs.contains("Max-Age=0") {
-                jar.remove(n);
-            } else {
-                jar.insert(n.to_string(), v.to_string());
-            }
-        }
-        let h = |k: &str| r.headers().get(k).map(|v| v.to_str().unwrap().to_string());
-        let (location, www_authenticate) = (h("location"), h("www-authenticate"));
-        Page { status: r.status().as_u16(), location, www_authenticate, body: r.text().await.unwrap() }
-    }
-
-    async fn get(&mut self, url: &str) -> Page {
-        let host = host_of(url);
-        let rb = self.http.get(url);
-        self.send(rb, &host).await
-    }
-
-    async fn get_with(&mut self, url: &str, headers: &[(&str, &str)]) -> Page {
-        let host = host_of(url);
-        let mut rb = self.http.get(url);
-        for (k, v) in headers {
-            rb = rb.header(*k, *v);
-        }
-        self.send(rb, &host).await
-    }
-
-    async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
-        let host = host_of(url);
-        let rb = self.http.post(url).form(form);
-        self.send(rb, &host).await
-    }
-
-    /// Follows a redirect Location relative to `host`.
-    async fn follow(&mut self, host: &str, p: &Page) -> Page {
-        let loc = p.location.clone().unwrap_or_else(|| panic!("no redirect ({}): {}", p.status, p.body));
-        let url = if loc.starts_with('/') { self.url(host, &loc) } else { loc };
-        self.get(&url).await
-    }
-
-    /// Submits the provider's login form.
-    async fn log_in(&mut self, login_page: &Page, username: &str) -> Page {
-        let base = self.url("id.test", "");
-        self.log_in_at(&base, login_page, username).await
-    }
-
-    /// Submits the login form of the provider at `base`.
-    async fn log_in_at(&mut self, base: &str, login_page: &Page, username: &str) -> Page {
-        let f = |n: &str| hidden(&login_page.body, n);
-        let (req, csrf, lang) = (f("req"), f("csrf"), f("lang"));
-        let url = format!("{base}/login");
-        self.post(&url, &[("req", &req), ("csrf", &csrf), ("lang", &lang), ("username", username), ("password", PASSWORD)]).await
-    }
-}
-
 const HOSTS: [&str; 6] = ["id.test", "shebao.test", "tax.test", "staff.test", "secure.test", "api.test"];
 
-fn host_of(url: &str) -> String {
-    url.split("://").nth(1).unwrap().split(['/', ':']).next().unwrap().to_string()
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let html = html.replace("&#x2f;", "/").replace("&quot;", "\"").replace("&amp;", "&");
-    let needle = format!(r#"name="{name}" value=""#);
-    let i = html.find(&needle).unwrap_or_else(|| panic!("no hidden {name} in {html}")) + needle.len();
-    html[i..].split('"').next().unwrap().to_string()
-}
-
-fn query(url: &str) -> HashMap<String, String> {
-    let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
-    q.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), urldecode(v))).collect()
-}
-
-fn urldecode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(x) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                out.push(x);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if b[i] == b'+' { b' ' } else { b[i] });
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
-}
-
-fn jwt_claims(t: &str) -> serde_json::Value {
-    let p = t.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
+fn browser(gw: &Gateway) -> Browser {
+    Browser::new(gw, &HOSTS, PASSWORD)
 }
 
 fn clients(port: u16) -> String {
@@ -237,7 +101,7 @@ async fn login_until_callback(b: &mut Browser, host: &str, path: &str) -> String
 async fn one_login_for_two_apps_then_logout_everywhere() {
     let (a, bu, c) = upstreams().await;
     let (gw, uid) = start(&[&a, &bu, &c]).await;
-    let mut b = Browser::new(&gw);
+    let mut b = browser(&gw);
 
     // A public page of app A needs no login and carries no identity.
     let home = b.get(&b.url("shebao.test", "/")).await;
@@ -356,7 +220,7 @@ async fn reqwest_get(b: &Browser, host: &str, path: &str, cookie: &str) -> u16 {
 async fn forged_replayed_and_cross_browser_callbacks_are_refused() {
     let (a, bu, c) = upstreams().await;
     let (gw, _) = start(&[&a, &bu, &c]).await;
-    let mut b = Browser::new(&gw);
+    let mut b = browser(&gw);
 
     // A made-up state.
     let forged = b.get(&b.url("shebao.test", "/.govgate/callback?code=x&state=forged")).await;
@@ -365,7 +229,7 @@ async fn forged_replayed_and_cross_browser_callbacks_are_refused() {
 
     // A callback taken to another browser (login CSRF): refused, its state is spent.
     let callback = login_until_callback(&mut b, "shebao.test", "/apply").await;
-    let mut other = Browser::new(&gw);
+    let mut other = browser(&gw);
     assert_eq!(other.get(&callback).await.status, 400, "another browser cannot finish this login");
     assert_eq!(b.get(&callback).await.status, 400, "a state is used once");
 
@@ -392,7 +256,7 @@ async fn forged_replayed_and_cross_browser_callbacks_are_refused() {
 async fn roles_step_up_and_bearer_tokens() {
     let (a, bu, c) = upstreams().await;
     let (gw, uid) = start(&[&a, &bu, &c]).await;
-    let mut b = Browser::new(&gw);
+    let mut b = browser(&gw);
 
     // A citizen lacks the staff role: 403 that says why.
     let callback = login_until_callback(&mut b, "staff.test", "/").await;
@@ -485,7 +349,7 @@ async fn sessions_are_renewed_through_refresh_tokens_and_end_with_the_provider_s
     let (a, bu, c) = upstreams().await;
     let (gw, uid) = start(&[&a, &bu, &c]).await;
     // Two browsers log in to tax (whose access tokens live 1 s: renewal is due after 5 s).
-    let (mut stays, mut leaves) = (Browser::new(&gw), Browser::new(&gw));
+    let (mut stays, mut leaves) = (browser(&gw), browser(&gw));
     for b in [&mut stays, &mut leaves] {
         let callback = login_until_callback(b, "tax.test", "/").await;
         let back = b.get(&callback).await;
@@ -517,7 +381,7 @@ async fn sessions_are_renewed_through_refresh_tokens_and_end_with_the_provider_s
 async fn back_channel_logout_ends_the_sessions_on_every_host() {
     let (a, bu, c) = upstreams().await;
     let (gw, uid, idp) = start_with_provider(&[&a, &bu, &c]).await;
-    let mut b = Browser::new(&gw);
+    let mut b = browser(&gw);
     for (host, path) in [("shebao.test", "/apply"), ("tax.test", "/")] {
         let to_idp = b.get(&b.url(host, path)).await;
         let at_idp = b.get(to_idp.location.as_deref().unwrap()).await;
@@ -617,7 +481,7 @@ async fn an_external_provider_reached_over_the_network() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
-    let mut b = Browser::new(&gw);
+    let mut b = browser(&gw);
     let to_idp = b.get(&b.url("tax.test", "/")).await;
     assert_eq!(to_idp.status, 302, "{}", to_idp.body);
     let auth = to_idp.location.clone().unwrap();
@@ -651,7 +515,7 @@ fn wait_for_event(gw: &Gateway, what: &str, pred: impl Fn(&serde_json::Value) ->
 async fn failed_logins_forged_callbacks_and_forbidden_pages_reach_the_attack_log() {
     let (a, bu, c) = upstreams().await;
     let (gw, _) = start(&[&a, &bu, &c]).await;
-    let mut b = Browser::new(&gw);
+    let mut b = browser(&gw);
 
     // A wrong password at the provider: an auth_failure event naming the account tried.
     let to_idp = b.get(&b.url("tax.test", "/")).await;
