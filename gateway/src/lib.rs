@@ -41,6 +41,7 @@ pub mod limits;
 pub mod logs_cli;
 pub mod metrics;
 pub mod path;
+pub mod pki;
 pub mod proxy;
 pub mod rate_limit;
 pub mod routing;

@@ -60,6 +60,25 @@ enum Command {
         #[command(subcommand)]
         command: EsignCommand,
     },
+    /// A demo PKI for certificate login and e-signatures.
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Make a root CA, an issuing CA with its CRL, a server, a citizen (with a PKCS#12 file for
+    /// a browser) and a document-signing certificate, SM2 counterparts, and a trust directory.
+    Init {
+        /// Where (default: the policy's data directory, `pki/`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The policy whose data directory and app hosts are used.
+        #[arg(long, short, env = "GOVGATE_CONFIG", default_value = "policies/gateway.toml")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -176,6 +195,28 @@ fn main() -> ExitCode {
             }
         },
         Command::Logs { command } => govgate_gateway::logs_cli::run(command),
+        Command::Pki { command: PkiCommand::Init { dir, config } } => {
+            let (dir, hosts) = match dir {
+                Some(d) => (d, Vec::new()),
+                None => match govgate_policies::load(&config) {
+                    Ok(p) => (p.data_dir().join("pki"), govgate_gateway::state::GatewayState::tls_names(&p)),
+                    Err(e) => {
+                        eprintln!("{e}\n(or name the directory: govgate pki init --dir DIR)");
+                        return ExitCode::FAILURE;
+                    }
+                },
+            };
+            match govgate_gateway::pki::init(&dir, &hosts) {
+                Ok(pki) => {
+                    println!("{}", pki_summary(&pki));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("govgate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         command @ (Command::Cert { .. } | Command::Esign { .. }) => match certificates(command) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
@@ -231,6 +272,48 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// What `pki init` made and how to use it.
+fn pki_summary(pki: &govgate_gateway::pki::DemoPki) -> String {
+    let d = |f: &str| pki.dir.join(f).display().to_string();
+    let mut out = format!(
+        "demo PKI in {} (keys *-key.pem are readable by you only):\n  root CA        {}\n  issuing CA     {}  (CRL in trust/crl/)\n  server         {}  {}\n  citizen 张三    {}  {}  (identity number {} in the subject)\n  document signing {}  {}\n  trust anchors  {}   ([certs] trust = this directory)\n",
+        pki.dir.display(),
+        d("root.pem"),
+        d("int.pem"),
+        d("server.pem"),
+        d("server-key.pem"),
+        d("citizen.pem"),
+        d("citizen-key.pem"),
+        govgate_gateway::pki::CITIZEN_ID,
+        d("docsign.pem"),
+        d("docsign-key.pem"),
+        pki.trust.display(),
+    );
+    match &pki.citizen_p12 {
+        Some((p12, password)) => out.push_str(&format!(
+            "  browser        {}  (password in {}): import it in the browser's certificate settings (Firefox: Settings > Privacy & Security > View Certificates > Your Certificates > Import; Chrome: Settings > Privacy and security > Security > Manage certificates > Import), then open the login page and choose it\n",
+            p12.display(),
+            password.display()
+        )),
+        None => out.push_str("  browser        no citizen.p12: the openssl command is needed to write PKCS#12\n"),
+    }
+    match &pki.sm2 {
+        Some(dir) => out.push_str(&format!(
+            "  SM2            {}/ (root.pem, int.pem, citizen.pem; made with the openssl command, SM3, user id 1234567812345678)\n",
+            dir.display()
+        )),
+        None => out.push_str("  SM2            not made: the openssl command (3.0 or later) is needed\n"),
+    }
+    out.push_str(&format!(
+        "Check:  govgate cert verify --trust {} --purpose tls-client {}\n        govgate cert verify --trust {} --purpose document-signing {}",
+        pki.trust.display(),
+        d("citizen.pem"),
+        pki.trust.display(),
+        d("docsign.pem")
+    ));
+    out
 }
 
 fn print_demo_help(policy: &govgate_policies::Policy, citizen: Option<&str>) {

@@ -26,6 +26,11 @@ struct Setup {
 /// gateway, and two citizens: zhangsan (found by the identity number in the certificates'
 /// subject) and lisi (the RSA certificate is bound to lisi by its fingerprint).
 async fn setup(revocation: &str) -> Setup {
+    setup_with(revocation, None).await
+}
+
+/// [`setup`], with `trust` instead of the fixtures' trust directory when given.
+async fn setup_with(revocation: &str, trust_override: Option<PathBuf>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let fx = dir.path().join("fx");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs/tests/fixtures/make.sh");
@@ -38,6 +43,7 @@ async fn setup(revocation: &str) -> Setup {
     std::fs::copy(fx.join("rsa/root.pem"), trust.join("anchors/rsa-root.pem")).unwrap();
     std::fs::copy(fx.join("ec/int.crl.pem"), trust.join("crl/ec-int.crl.pem")).unwrap();
     std::fs::copy(fx.join("ec/root.crl.pem"), trust.join("crl/ec-root.crl.pem")).unwrap();
+    let trust = trust_override.unwrap_or(trust);
 
     let up = Upstream::start("secure").await;
     let policy = format!(
@@ -122,7 +128,7 @@ const CERT_BUTTON: &str = r#"name="method" value="cert""#;
 async fn cert_login_reaches_the_app(s: &Setup, b: &mut Browser) -> (String, serde_json::Value) {
     let page = login_page(b).await;
     assert!(page.body.contains(CERT_BUTTON), "the provider offers the certificate login: {}", page.body);
-    assert!(page.body.contains("Zhang San"), "and shows the certificate's subject");
+    assert!(page.body.contains(ZHANGSAN_ID), "and shows the certificate's subject: {}", page.body);
     let done = post_cert_login(b, &page).await;
     assert_eq!(done.status, 303, "{}", done.body);
     let back = b.get(done.location.as_deref().unwrap()).await;
@@ -220,4 +226,68 @@ async fn hard_fail_refuses_a_certificate_whose_crl_cannot_be_had() {
     let mut b = browser(&s, Some(("ec/leaf.pem", &["ec/int.pem"], "ec/leaf.key")));
     let (user, _) = cert_login_reaches_the_app(&s, &mut b).await;
     assert_eq!(user, s.zhangsan);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_pki_validates_for_its_purposes_and_its_citizen_logs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let govgate = |args: &[&str]| Command::new(govgate_tests::binary()).args(args).output().unwrap();
+    let out = govgate(&["pki", "init", "--dir", pki.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(summary.contains("citizen.p12") && summary.contains("Import"), "says how to import the .p12: {summary}");
+    // Private keys and the PKCS#12 file (and its password) are readable by the owner only.
+    use std::os::unix::fs::PermissionsExt;
+    for f in [
+        "root-key.pem",
+        "int-key.pem",
+        "server-key.pem",
+        "citizen-key.pem",
+        "docsign-key.pem",
+        "citizen.p12",
+        "citizen.p12.password",
+        "sm2/citizen-key.pem",
+    ] {
+        let mode = std::fs::metadata(pki.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")).permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}");
+    }
+    // Each certificate validates (govgate-certs, through the CLI) for its purpose, not others.
+    let trust = pki.join("trust");
+    let verify = |cert: &str, purpose: &str| {
+        let out = govgate(&["cert", "verify", "--trust", trust.to_str().unwrap(), "--purpose", purpose, pki.join(cert).to_str().unwrap()]);
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    for (cert, purpose) in
+        [("citizen.pem", "tls-client"), ("docsign.pem", "document-signing"), ("server.pem", "any"), ("sm2/citizen.pem", "tls-client")]
+    {
+        let (code, report) = verify(cert, purpose);
+        assert_eq!(code, Some(0), "{cert} for {purpose}: {report}");
+        assert!(report.contains("TOTAL_PASSED"));
+    }
+    for (cert, purpose) in [("server.pem", "tls-client"), ("docsign.pem", "tls-client")] {
+        assert_eq!(verify(cert, purpose).0, Some(1), "{cert} is not for {purpose}");
+    }
+    // The PKCS#12 file opens with its password and holds the citizen certificate and the issuing CA.
+    let p12 = Command::new("openssl")
+        .args(["pkcs12", "-nokeys", "-passin"])
+        .arg(format!("file:{}", pki.join("citizen.p12.password").display()))
+        .arg("-in")
+        .arg(pki.join("citizen.p12"))
+        .output()
+        .unwrap();
+    assert!(p12.status.success(), "{}", String::from_utf8_lossy(&p12.stderr));
+    let text = String::from_utf8_lossy(&p12.stdout);
+    assert!(text.contains("govgate demo Issuing CA") && text.matches("BEGIN CERTIFICATE").count() == 2, "{text}");
+    // An existing PKI is never overwritten.
+    assert!(!govgate(&["pki", "init", "--dir", pki.to_str().unwrap()]).status.success());
+
+    // The citizen certificate logs in (found by its identity number) with acr=cert.
+    let s = setup_with("hard_fail", Some(trust)).await;
+    let pem = |f: &str| pki.join(f).to_str().unwrap().to_string();
+    let (leaf, int, key) = (pem("citizen.pem"), pem("int.pem"), pem("citizen-key.pem"));
+    let mut b = browser(&s, Some((&leaf, &[&int], &key)));
+    let (user, claims) = cert_login_reaches_the_app(&s, &mut b).await;
+    assert_eq!(user, s.zhangsan);
+    assert_eq!(claims["acr"], "cert");
 }
