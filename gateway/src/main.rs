@@ -250,6 +250,17 @@ fn main() -> ExitCode {
         }
         Command::Demo { config } => {
             let _log = init_logging();
+            // The demo PKI first: the demo policy's [certs] trust is its trust directory.
+            let pki = match govgate_gateway::pki::data_dir_of(&config).map(|d| d.join("pki")) {
+                Some(dir) if !dir.join("root.pem").exists() => match govgate_gateway::pki::init(&dir, &[]) {
+                    Ok(p) => Some(p.dir),
+                    Err(e) => {
+                        eprintln!("govgate: the demo PKI could not be made: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+                other => other,
+            };
             let (mut server, shared) = match govgate_gateway::server::build(&config) {
                 Ok(s) => s,
                 Err(e) => {
@@ -267,7 +278,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            print_demo_help(&shared.state.load().policy, citizen.as_deref());
+            print_demo_help(&shared.state.load().policy, citizen.as_deref(), pki.as_deref());
             govgate_gateway::server::run(server, shared);
             ExitCode::SUCCESS
         }
@@ -316,7 +327,7 @@ fn pki_summary(pki: &govgate_gateway::pki::DemoPki) -> String {
     out
 }
 
-fn print_demo_help(policy: &govgate_policies::Policy, citizen: Option<&str>) {
+fn print_demo_help(policy: &govgate_policies::Policy, citizen: Option<&str>, pki: Option<&std::path::Path>) {
     let port = |tls: bool| policy.listeners.iter().find(|l| l.tls == tls).map(|l| l.address.port());
     let (http, https) = (port(false).unwrap_or(8080), port(true).unwrap_or(8443));
     let ca = policy.data_dir().join("tls/ca.pem");
@@ -346,9 +357,38 @@ Single sign-on at the gateway (in a browser, over HTTPS):
   https://tax.localhost:{https}/                  protected too: signed in without a login page
   https://tax.localhost:{https}/.govgate/logout   log out of every app at once
 
-{idp}
+{idp}{pki}
 Access log lines (JSON) go to stdout; press Ctrl-C to stop.
 "#,
+        pki = match pki {
+            Some(dir) => {
+                let d = |f: &str| dir.join(f).display().to_string();
+                format!(
+                    r#"
+Certificate login and e-signatures with the demo PKI in {dir}:
+  import {p12} in the browser (its password is in {p12}.password; Firefox: Settings > Privacy & Security >
+  View Certificates > Your Certificates > Import; Chrome: Settings > Privacy and security > Security >
+  Manage certificates > Import), restart the browser, open https://shebao.localhost:{https}/apply,
+  choose the certificate 张三 and press "使用数字证书登录 / Sign in with your certificate" (acr=cert).
+  curl --cacert {ca} --cert {citizen} --key {citizen_key} https://id.localhost:{https}/.well-known/openid-configuration
+  sign and verify a document:
+    echo 'application form' > /tmp/form.txt
+    openssl cms -sign -binary -in /tmp/form.txt -signer {docsign} -inkey {docsign_key} -certfile {int} -outform DER -out /tmp/form.p7s
+    govgate esign verify --trust {trust} --data /tmp/form.txt --sig /tmp/form.p7s
+"#,
+                    dir = dir.display(),
+                    p12 = d("citizen.p12"),
+                    citizen = d("citizen.pem"),
+                    citizen_key = d("citizen-key.pem"),
+                    docsign = d("docsign.pem"),
+                    docsign_key = d("docsign-key.pem"),
+                    int = d("int.pem"),
+                    trust = d("trust"),
+                    ca = ca.display(),
+                )
+            }
+            None => String::new(),
+        },
         idp = match (policy.idp.issuer.as_deref(), citizen) {
             (Some(issuer), Some(password)) => format!(
                 "Identity provider (OpenID Connect): {issuer}/.well-known/openid-configuration\n  demo citizen 张三: user name {} password {password}   (clients: policies/demo-clients.toml)\n",

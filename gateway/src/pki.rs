@@ -72,14 +72,33 @@ fn citizen_name(cn: &str) -> DistinguishedName {
     dn
 }
 
+/// The data directory a policy file names, read without validating the rest (the demo makes
+/// its PKI there before the policy, which needs the PKI's trust directory, can be loaded).
+pub fn data_dir_of(config: &Path) -> Option<PathBuf> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        server: Option<Server>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Server {
+        data_dir: Option<PathBuf>,
+    }
+    let head: Head = toml::from_str(&std::fs::read_to_string(config).ok()?).ok()?;
+    let data = head.server.and_then(|s| s.data_dir).unwrap_or_else(|| PathBuf::from("data"));
+    Some(if data.is_absolute() { data } else { config.parent().unwrap_or(Path::new(".")).join(data) })
+}
+
 /// Makes the PKI in `dir` (refused when one is there already). `hosts` go into the server
 /// certificate besides localhost and the loopback addresses.
 pub fn init(dir: &Path, hosts: &[String]) -> Result<DemoPki, PkiError> {
     if dir.join("root.pem").exists() {
         return Err(PkiError::Exists(dir.to_path_buf()));
     }
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    // Absolute, as the openssl commands run in a subdirectory.
+    let dir = &dir.canonicalize().map_err(io(dir))?;
     let trust = dir.join("trust");
-    for d in [dir.to_path_buf(), trust.join("anchors"), trust.join("intermediates"), trust.join("crl")] {
+    for d in [trust.join("anchors"), trust.join("intermediates"), trust.join("crl")] {
         std::fs::create_dir_all(&d).map_err(io(&d))?;
     }
     let save = |file: &str, text: &str, secret: bool| write_file(&dir.join(file), text, secret);

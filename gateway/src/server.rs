@@ -83,6 +83,14 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
                     s.set_certificate_chain_file(cert).map_err(setup)?;
                     s.set_private_key_file(key).map_err(setup)?;
                     let anchors = shared.state.load().trust.as_ref().map(|t| t.anchors().to_vec()).unwrap_or_default();
+                    if anchors.is_empty() {
+                        let dir = policy.resolve(&policy.certs.trust);
+                        tracing::warn!(
+                            "listener {}: client_certs is on, but {} holds no trust anchor: every client certificate will be refused",
+                            l.name,
+                            dir.display()
+                        );
+                    }
                     s.set_client_cert_verifier(Arc::new(client_cert::Verifier::new(&anchors)));
                     s
                 }
