@@ -1,7 +1,9 @@
 //! The certificate and e-signature verification API that the gateway serves itself (an app
-//! with `builtin = "certs_api"`): `POST …/certs/verify` and `POST …/esign/verify`, JSON in and
-//! out (docs/api/certs.openapi.yaml). Callers authenticate with an API key whose SHA-256 is in
-//! the policy. The verification is the `govgate-certs` library; this module maps JSON onto it.
+//! with `builtin = "certs_api"`): `POST …/certs/verify` and `POST …/esign/verify`, JSON or
+//! `multipart/form-data` (the files as they are) in, JSON out (docs/api/certs.openapi.yaml).
+//! Callers authenticate with an API key whose SHA-256 is in the policy. The verification is the
+//! `govgate-certs` library (CRLs missing from the trust directory are fetched over HTTP); this
+//! module maps the requests onto it.
 
 use crate::crl_fetch::CrlFetcher;
 use base64::Engine as _;
@@ -106,9 +108,18 @@ impl CertsApi {
         self.keys.iter().fold(false, |found, k| found | bool::from(k.ct_eq(&digest)))
     }
 
-    /// Answers one request (already authorized). `now` is Unix seconds; CRLs missing from the
-    /// trust directory are fetched through `crls`.
-    pub async fn handle(&self, method: &str, path: &str, body: &[u8], now: i64, crls: &CrlFetcher) -> ApiResponse {
+    /// Answers one request (already authorized): JSON, or `multipart/form-data` with the files
+    /// as they are (`content_type` tells). `now` is Unix seconds; CRLs missing from the trust
+    /// directory are fetched through `crls`.
+    pub async fn handle(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+        now: i64,
+        crls: &CrlFetcher,
+    ) -> ApiResponse {
         let endpoint = if path.ends_with("/certs/verify") {
             Endpoint::Cert
         } else if path.ends_with("/esign/verify") {
@@ -117,8 +128,19 @@ impl CertsApi {
             return error(404, "not_found", "the endpoints are POST …/certs/verify and POST …/esign/verify");
         };
         if method != "POST" {
-            return error(405, "method_not_allowed", "use POST with a JSON body");
+            return error(405, "method_not_allowed", "use POST with a JSON or multipart/form-data body");
         }
+        let json;
+        let body = match content_type.filter(|t| t.trim_start().to_ascii_lowercase().starts_with("multipart/form-data")) {
+            None => body,
+            Some(t) => match multipart_as_json(&endpoint, t, body).await {
+                Ok(v) => {
+                    json = v.to_string().into_bytes();
+                    &json
+                }
+                Err(e) => return e,
+            },
+        };
         match endpoint {
             Endpoint::Cert => self.verify_certificate(body, now, crls).await.unwrap_or_else(|e| e),
             Endpoint::Esign => self.verify_signature(body, now, crls).await.unwrap_or_else(|e| e),
@@ -163,4 +185,43 @@ impl CertsApi {
 enum Endpoint {
     Cert,
     Esign,
+}
+
+/// A `multipart/form-data` request as the JSON request it stands for: file parts are taken
+/// as they are (PEM stays text, anything else is base64-encoded as the JSON form expects);
+/// `chain` may repeat; `purpose` and `at` are text. Unknown or repeated fields are refused.
+async fn multipart_as_json(endpoint: &Endpoint, content_type: &str, body: &[u8]) -> Result<Value, ApiResponse> {
+    let bad = |m: String| error(400, "invalid_request", m);
+    let boundary = multer::parse_boundary(content_type).map_err(|e| bad(format!("Content-Type: {e}")))?;
+    let data = bytes::Bytes::copy_from_slice(body);
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(data) });
+    let mut parts = multer::Multipart::new(stream, boundary);
+    let mut out = serde_json::Map::new();
+    let mut chain = Vec::new();
+    while let Some(field) = parts.next_field().await.map_err(|e| bad(format!("multipart body: {e}")))? {
+        let name = field.name().unwrap_or("").to_string();
+        let bytes = field.bytes().await.map_err(|e| bad(format!("{name}: {e}")))?;
+        let file = || match std::str::from_utf8(&bytes) {
+            Ok(text) if text.contains("-----BEGIN") => text.to_string(),
+            _ => base64::engine::general_purpose::STANDARD.encode(&bytes),
+        };
+        let text = || String::from_utf8(bytes.to_vec()).map_err(|_| bad(format!("{name}: expected text")));
+        let value = match (endpoint, name.as_str()) {
+            (Endpoint::Cert, "chain") => {
+                chain.push(Value::String(file()));
+                continue;
+            }
+            (Endpoint::Cert, "certificate") | (Endpoint::Esign, "signature") => file(),
+            (Endpoint::Esign, "data") => base64::engine::general_purpose::STANDARD.encode(&bytes),
+            (Endpoint::Cert, "purpose") | (_, "at") => text()?.trim().to_string(),
+            _ => return Err(bad(format!("unknown field {name:?}"))),
+        };
+        if out.insert(name.clone(), Value::String(value)).is_some() {
+            return Err(bad(format!("field {name:?} given twice")));
+        }
+    }
+    if !chain.is_empty() {
+        out.insert("chain".into(), Value::Array(chain));
+    }
+    Ok(Value::Object(out))
 }

@@ -293,7 +293,8 @@ impl Gateway {
         } else {
             let Some(request) = self.read_body(session, ctx, has_body).await? else { return Ok(()) };
             let req = session.req_header();
-            let r = api.handle(req.method.as_str(), req.uri.path(), &request, crate::trust::now(), &self.shared.crls).await;
+            let content_type = req.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            let r = api.handle(req.method.as_str(), req.uri.path(), content_type, &request, crate::trust::now(), &self.shared.crls).await;
             (r.status, r.body, None)
         };
         if status >= 400 {
