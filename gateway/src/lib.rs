@@ -5,7 +5,8 @@
 //! below, so that every rule can be unit-tested without a network:
 //!
 //! ```text
-//! client ─TLS─▶ slow_client (head deadline)
+//! client ─TLS─▶ client_cert (certificate login: chain validated after the handshake)
+//!            ─▶ slow_client (head deadline)
 //!            ─▶ request_filter: framing · limits · path · routing · client_ip · rate_limit
 //!                               body_prefetch · waf (CRS; attack_log) · sso (login, identity
 //!                               headers, /.govgate/*) · headers::strip_reserved (refusals: error_page)
@@ -25,8 +26,10 @@ pub mod attack_log;
 pub mod body_prefetch;
 pub mod certs_api;
 pub mod certs_cli;
+pub mod client_cert;
 pub mod client_ip;
 pub mod console;
+pub mod crl_fetch;
 pub mod demo;
 pub mod error_page;
 pub mod events;
@@ -39,6 +42,7 @@ pub mod limits;
 pub mod logs_cli;
 pub mod metrics;
 pub mod path;
+pub mod pki;
 pub mod proxy;
 pub mod rate_limit;
 pub mod routing;
@@ -47,5 +51,6 @@ pub mod slow_client;
 pub mod sso;
 pub mod state;
 pub mod tls;
+pub mod trust;
 pub mod upstreams;
 pub mod waf;

@@ -70,6 +70,25 @@ enum Command {
         #[command(subcommand)]
         command: EsignCommand,
     },
+    /// A demo PKI for certificate login and e-signatures.
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Make a root CA, an issuing CA with its CRL, a server, a citizen (with a PKCS#12 file for
+    /// a browser) and a document-signing certificate, SM2 counterparts, and a trust directory.
+    Init {
+        /// Where (default: the policy's data directory, `pki/`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The policy whose data directory and app hosts are used.
+        #[arg(long, short, env = "GOVGATE_CONFIG", default_value = "policies/gateway.toml")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -182,6 +201,28 @@ fn main() -> ExitCode {
         Command::Logs { command } => govgate_gateway::logs_cli::run(command),
         Command::User { command } => govgate_gateway::idp_cli::run_user(command),
         Command::Client { command } => govgate_gateway::idp_cli::run_client(command),
+        Command::Pki { command: PkiCommand::Init { dir, config } } => {
+            let (dir, hosts) = match dir {
+                Some(d) => (d, Vec::new()),
+                None => match govgate_policies::load(&config) {
+                    Ok(p) => (p.data_dir().join("pki"), govgate_gateway::state::GatewayState::tls_names(&p)),
+                    Err(e) => {
+                        eprintln!("{e}\n(or name the directory: govgate pki init --dir DIR)");
+                        return ExitCode::FAILURE;
+                    }
+                },
+            };
+            match govgate_gateway::pki::init(&dir, &hosts) {
+                Ok(pki) => {
+                    println!("{}", pki_summary(&pki));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("govgate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         command @ (Command::Cert { .. } | Command::Esign { .. }) => match certificates(command) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
@@ -215,6 +256,17 @@ fn main() -> ExitCode {
         }
         Command::Demo { config } => {
             let _log = init_logging();
+            // The demo PKI first: the demo policy's [certs] trust is its trust directory.
+            let pki = match govgate_gateway::pki::data_dir_of(&config).map(|d| d.join("pki")) {
+                Some(dir) if !dir.join("root.pem").exists() => match govgate_gateway::pki::init(&dir, &[]) {
+                    Ok(p) => Some(p.dir),
+                    Err(e) => {
+                        eprintln!("govgate: the demo PKI could not be made: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+                other => other,
+            };
             let (mut server, shared) = match govgate_gateway::server::build(&config) {
                 Ok(s) => s,
                 Err(e) => {
@@ -232,14 +284,60 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            print_demo_help(&shared.state.load().policy, accounts.as_ref());
+            print_demo_help(&shared.state.load().policy, accounts.as_ref(), pki.as_deref());
             govgate_gateway::server::run(server, shared);
             ExitCode::SUCCESS
         }
     }
 }
 
-fn print_demo_help(policy: &govgate_policies::Policy, accounts: Option<&govgate_gateway::demo::DemoAccounts>) {
+/// What `pki init` made and how to use it.
+fn pki_summary(pki: &govgate_gateway::pki::DemoPki) -> String {
+    let d = |f: &str| pki.dir.join(f).display().to_string();
+    let mut out = format!(
+        "demo PKI in {} (keys *-key.pem are readable by you only):\n  root CA        {}\n  issuing CA     {}  (CRL in trust/crl/)\n  server         {}  {}\n  citizen 张三    {}  {}  (identity number {} in the subject)\n  document signing {}  {}\n  trust anchors  {}   ([certs] trust = this directory)\n",
+        pki.dir.display(),
+        d("root.pem"),
+        d("int.pem"),
+        d("server.pem"),
+        d("server-key.pem"),
+        d("citizen.pem"),
+        d("citizen-key.pem"),
+        govgate_gateway::pki::CITIZEN_ID,
+        d("docsign.pem"),
+        d("docsign-key.pem"),
+        pki.trust.display(),
+    );
+    match &pki.citizen_p12 {
+        Some((p12, password)) => out.push_str(&format!(
+            "  browser        {}  (password in {}): import it in the browser's certificate settings (Firefox: Settings > Privacy & Security > View Certificates > Your Certificates > Import; Chrome: Settings > Privacy and security > Security > Manage certificates > Import), then open the login page and choose it\n",
+            p12.display(),
+            password.display()
+        )),
+        None => out.push_str("  browser        no citizen.p12: the openssl command is needed to write PKCS#12\n"),
+    }
+    match &pki.sm2 {
+        Some(dir) => out.push_str(&format!(
+            "  SM2            {}/ (root.pem, int.pem, citizen.pem; made with the openssl command, SM3, user id 1234567812345678)\n",
+            dir.display()
+        )),
+        None => out.push_str("  SM2            not made: the openssl command (3.0 or later) is needed\n"),
+    }
+    out.push_str(&format!(
+        "Check:  govgate cert verify --trust {} --purpose tls-client {}\n        govgate cert verify --trust {} --purpose document-signing {}",
+        pki.trust.display(),
+        d("citizen.pem"),
+        pki.trust.display(),
+        d("docsign.pem")
+    ));
+    out
+}
+
+fn print_demo_help(
+    policy: &govgate_policies::Policy,
+    accounts: Option<&govgate_gateway::demo::DemoAccounts>,
+    pki: Option<&std::path::Path>,
+) {
     let port = |tls: bool| policy.listeners.iter().find(|l| l.tls == tls).map(|l| l.address.port());
     let (http, https) = (port(false).unwrap_or(8080), port(true).unwrap_or(8443));
     let ca = policy.data_dir().join("tls/ca.pem");
@@ -269,9 +367,38 @@ Single sign-on at the gateway (in a browser, over HTTPS):
   https://tax.localhost:{https}/                  protected too: signed in without a login page
   https://tax.localhost:{https}/.govgate/logout   log out of every app at once
 
-{idp}
+{idp}{pki}
 Access log lines (JSON) go to stdout; press Ctrl-C to stop.
 "#,
+        pki = match pki {
+            Some(dir) => {
+                let d = |f: &str| dir.join(f).display().to_string();
+                format!(
+                    r#"
+Certificate login and e-signatures with the demo PKI in {dir}:
+  import {p12} in the browser (its password is in {p12}.password; Firefox: Settings > Privacy & Security >
+  View Certificates > Your Certificates > Import; Chrome: Settings > Privacy and security > Security >
+  Manage certificates > Import), restart the browser, open https://shebao.localhost:{https}/apply,
+  choose the certificate 张三 and press "使用数字证书登录 / Sign in with your certificate" (acr=cert).
+  curl --cacert {ca} --cert {citizen} --key {citizen_key} https://id.localhost:{https}/.well-known/openid-configuration
+  sign and verify a document:
+    echo 'application form' > /tmp/form.txt
+    openssl cms -sign -binary -in /tmp/form.txt -signer {docsign} -inkey {docsign_key} -certfile {int} -outform DER -out /tmp/form.p7s
+    govgate esign verify --trust {trust} --data /tmp/form.txt --sig /tmp/form.p7s
+"#,
+                    dir = dir.display(),
+                    p12 = d("citizen.p12"),
+                    citizen = d("citizen.pem"),
+                    citizen_key = d("citizen-key.pem"),
+                    docsign = d("docsign.pem"),
+                    docsign_key = d("docsign-key.pem"),
+                    int = d("int.pem"),
+                    trust = d("trust"),
+                    ca = ca.display(),
+                )
+            }
+            None => String::new(),
+        },
         idp = match (policy.idp.issuer.as_deref(), accounts) {
             (Some(issuer), Some(a)) => format!(
                 "Identity provider (OpenID Connect): {issuer}/.well-known/openid-configuration   (clients: policies/demo-clients.toml)\n  demo citizen 张三: user name {} password {}\n  demo security officer (staff, role security): user name {} password {}\n",

@@ -215,7 +215,7 @@ impl Gateway {
             body: body.to_vec(),
             client_ip: ctx.client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             tls: self.listener(ctx).https,
-            client_cert: None,
+            client_cert: crate::client_cert::of_connection(session).map(|c| c.for_idp()),
         };
         let head_only = req.method == http::Method::HEAD;
         let answer = idp.handle(request).await;
@@ -339,9 +339,9 @@ impl Gateway {
             (401, body, Some(("www-authenticate", "Bearer realm=\"govgate\"")))
         } else {
             let Some(request) = self.read_body(session, ctx, has_body).await? else { return Ok(()) };
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
             let req = session.req_header();
-            let r = api.handle(req.method.as_str(), req.uri.path(), &request, now);
+            let content_type = req.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            let r = api.handle(req.method.as_str(), req.uri.path(), content_type, &request, crate::trust::now(), &self.shared.crls).await;
             (r.status, r.body, None)
         };
         if status >= 400 {

@@ -5,6 +5,7 @@
 use crate::admin::AdminApp;
 use crate::admission::ListenerInfo;
 use crate::attack_log::{AttackSink, Fanout, JsonLinesSink, StdoutSink};
+use crate::client_cert;
 use crate::events::service::{database_path, EventService};
 use crate::proxy::Gateway;
 use crate::slow_client::SlowClientGuard;
@@ -12,7 +13,7 @@ use crate::state::{GatewayState, Shared};
 use crate::tls;
 use anyhow::Context;
 use async_trait::async_trait;
-use govgate_policies::{Mirror, Policy};
+use govgate_policies::{ClientCerts, Mirror, Policy};
 use pingora_core::listeners::tls::TlsSettings;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
@@ -74,7 +75,26 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
         let addr = l.address.to_string();
         if l.tls {
             let (cert, key) = tls_files.as_ref().context("TLS listener without certificate")?;
-            let mut settings = TlsSettings::intermediate(cert, key).map_err(|e| anyhow::anyhow!("TLS setup for {addr}: {e}"))?;
+            let setup = |e| anyhow::anyhow!("TLS setup for {addr}: {e}");
+            let mut settings = match l.client_certs {
+                ClientCerts::Off => TlsSettings::intermediate(cert, key).map_err(setup)?,
+                ClientCerts::Optional => {
+                    let mut s = TlsSettings::with_callbacks(Box::new(client_cert::Callbacks { shared: shared.clone() })).map_err(setup)?;
+                    s.set_certificate_chain_file(cert).map_err(setup)?;
+                    s.set_private_key_file(key).map_err(setup)?;
+                    let anchors = shared.state.load().trust.as_ref().map(|t| t.anchors().to_vec()).unwrap_or_default();
+                    if anchors.is_empty() {
+                        let dir = policy.resolve(&policy.certs.trust);
+                        tracing::warn!(
+                            "listener {}: client_certs is on, but {} holds no trust anchor: every client certificate will be refused",
+                            l.name,
+                            dir.display()
+                        );
+                    }
+                    s.set_client_cert_verifier(Arc::new(client_cert::Verifier::new(&anchors)));
+                    s
+                }
+            };
             settings.enable_h2();
             service.add_tls_with_settings(&addr, None, settings);
         } else {

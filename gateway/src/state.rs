@@ -2,7 +2,7 @@
 //! new one (keeping rate-limit and health state that did not change) and swaps it in.
 
 use crate::attack_log::AttackSink;
-use crate::certs_api::{CertsApi, CertsApiError};
+use crate::certs_api::CertsApi;
 use crate::client_ip::TrustedProxies;
 use crate::headers::SecurityHeaders;
 use crate::idp_service::IdpService;
@@ -46,6 +46,8 @@ pub struct GatewayState {
     waf_engines: crate::waf::Engines,
     /// The certificate API, when an app serves it.
     pub certs_api: Option<Arc<CertsApi>>,
+    /// `[certs] trust`, when the certificate API or certificate login needs it.
+    pub trust: Option<Arc<govgate_certs::TrustStore>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +57,7 @@ pub enum StateError {
     #[error(transparent)]
     Waf(#[from] WafError),
     #[error(transparent)]
-    CertsApi(#[from] CertsApiError),
+    Trust(#[from] crate::trust::TrustError),
 }
 
 impl GatewayState {
@@ -78,10 +80,12 @@ impl GatewayState {
                 write_timeout: app.write_timeout.0,
             });
         }
+        let trust = if crate::trust::needed(&policy) { Some(crate::trust::load(&policy)?) } else { None };
         let serves_certs = policy.apps.iter().any(|a| a.builtin == Some(govgate_policies::Builtin::CertsApi));
-        let certs_api = if serves_certs { Some(Arc::new(CertsApi::load(&policy)?)) } else { None };
+        let certs_api = trust.as_ref().filter(|_| serves_certs).map(|t| Arc::new(CertsApi::new(&policy, t.clone())));
         Ok(GatewayState {
             certs_api,
+            trust,
             router: Router::new(&policy.apps),
             rate_limits: RateLimits::new(&policy, previous.map(|p| &p.rate_limits)),
             trusted: TrustedProxies::new(policy.forwarding.trusted_proxies.clone()),
@@ -120,11 +124,15 @@ pub struct Shared {
     pub events: Option<Arc<crate::events::service::EventService>>,
     /// The security console and admin API (served by the admin listener and by a console app).
     pub console: crate::console::Console,
+    /// CRLs fetched from distribution points (certificate login and the certificate API).
+    pub crls: Arc<crate::crl_fetch::CrlFetcher>,
 }
 
 impl Shared {
     pub fn new(state: GatewayState, config_path: PathBuf, attacks: Box<dyn AttackSink>) -> Self {
+        let certs = &state.policy.certs;
         Shared {
+            crls: Arc::new(crate::crl_fetch::CrlFetcher::new(certs.crl_fetch_timeout.0, certs.crl_max_bytes.0)),
             idp: IdpService::from_policy(&state.policy),
             sso: Arc::new(crate::sso::SsoService::from_policy(&state.policy)),
             state: ArcSwap::from_pointee(state),
@@ -158,6 +166,11 @@ impl Shared {
         }
         if policy.attack_log != current.policy.attack_log {
             needs_restart.push("attack_log");
+        }
+        if (policy.certs.crl_fetch_timeout, policy.certs.crl_max_bytes)
+            != (current.policy.certs.crl_fetch_timeout, current.policy.certs.crl_max_bytes)
+        {
+            needs_restart.push("certs.crl_fetch_timeout/crl_max_bytes");
         }
         if policy.idp.issuer != current.policy.idp.issuer {
             needs_restart.push("idp");

@@ -30,7 +30,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
 }
 
 /// Writes `contents` to `path`, readable by the owner only when `secret`.
-fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), TlsError> {
+pub(crate) fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), TlsError> {
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]

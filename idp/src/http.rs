@@ -28,18 +28,38 @@ pub struct IdpRequest {
     pub client_ip: IpAddr,
     /// Whether the browser connection is TLS (the gateway terminates TLS).
     pub tls: bool,
-    /// A client certificate the gateway has verified against its trusted CAs (mTLS), if any.
-    /// This is the certificate-login hook: the IdP never parses or verifies certificates itself.
+    /// The client certificate of the TLS connection (mTLS), as the gateway judged it, if one
+    /// was presented. This is the certificate-login hook: the IdP never parses or verifies
+    /// certificates itself, and only a [`ClientCert::verified`] one may log in.
     pub client_cert: Option<ClientCert>,
 }
 
-/// A client certificate, as verified by the gateway.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A client certificate, as judged by the gateway (chain to its trust anchors, purpose
+/// tls-client, revocation).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientCert {
     /// Lowercase hex SHA-256 of the DER certificate.
     pub fingerprint_sha256: String,
     /// Subject DN, for display.
     pub subject: String,
+    /// The identity number in the subject: a resident identity number (GB 11643) or unified
+    /// social credit code (GB 32100) whose check character the gateway verified.
+    pub id_number: Option<String>,
+    /// `None` when the certificate was verified. Otherwise why it was refused (`untrusted`,
+    /// `expired`, `not_yet_valid`, `revoked`, `revocation_unknown`, `unusable`): shown to the
+    /// user, never used to log in.
+    pub refused: Option<String>,
+}
+
+impl ClientCert {
+    /// A certificate the gateway verified.
+    pub fn verified(fingerprint_sha256: impl Into<String>, subject: impl Into<String>, id_number: Option<String>) -> Self {
+        ClientCert { fingerprint_sha256: fingerprint_sha256.into(), subject: subject.into(), id_number, refused: None }
+    }
+    /// Whether it may be used to log in.
+    pub fn is_verified(&self) -> bool {
+        self.refused.is_none()
+    }
 }
 
 impl IdpRequest {

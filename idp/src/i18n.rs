@@ -115,6 +115,18 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("error_prefix", "错误：", "Error: "),
     ("cert_login", "使用数字证书登录", "Sign in with your certificate"),
     ("cert_failed", "证书未绑定账号或账号已被锁定。", "This certificate is not bound to an account, or the account is locked."),
+    ("cert_refused", "您的数字证书未被接受：", "Your certificate was not accepted: "),
+    ("cert_refused_expired", "证书已过期。", "it has expired."),
+    ("cert_refused_not_yet_valid", "证书尚未生效。", "it is not valid yet."),
+    ("cert_refused_revoked", "证书已被吊销。", "it has been revoked."),
+    ("cert_refused_untrusted", "证书不是由受信任的机构签发的。", "it was not issued by a trusted authority."),
+    (
+        "cert_refused_revocation_unknown",
+        "暂时无法确认证书是否已被吊销，请稍后再试。",
+        "whether it is revoked cannot be checked right now; please try again later.",
+    ),
+    ("cert_refused_unusable", "证书不能用于登录。", "it cannot be used to log in."),
+    ("cert_password_instead", "您仍可使用用户名和密码登录。", "You can still sign in with your user name and password."),
     ("or", "或", "or"),
 ];
 

@@ -266,6 +266,18 @@ pub async fn find_by_cert(store: &Store, fingerprint: &str) -> Result<Option<Use
     Ok(sqlx::query(&q).bind(fingerprint.to_ascii_lowercase()).fetch_optional(&store.pool).await?.as_ref().map(row_to_user))
 }
 
+/// The one account whose resident identity number (citizens) or unified social credit code
+/// (legal persons) is `number`; `None` when there is none or more than one.
+pub async fn find_by_identity_number(store: &Store, number: &str) -> Result<Option<User>, IdpError> {
+    let q = format!("SELECT {USER_COLS} FROM users WHERE (kind = 'citizen' AND id_number = $1) OR (kind = 'legal_person' AND uscc = $2)");
+    let n = number.trim().to_ascii_uppercase();
+    let rows = sqlx::query(&q).bind(&n).bind(&n).fetch_all(&store.pool).await?;
+    Ok(match rows.as_slice() {
+        [one] => Some(row_to_user(one)),
+        _ => None,
+    })
+}
+
 pub async fn set_cert_fingerprint(store: &Store, id: &str, fingerprint: Option<&str>) -> Result<bool, IdpError> {
     let r = sqlx::query("UPDATE users SET cert_fingerprint = $1, updated_at = $2 WHERE id = $3")
         .bind(fingerprint.map(|f| f.to_ascii_lowercase()))

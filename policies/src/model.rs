@@ -102,6 +102,22 @@ pub struct Listener {
     /// Name of a TLS listener: plain-HTTP requests are answered with a redirect to it.
     #[serde(default)]
     pub redirect_to: Option<String>,
+    /// Certificate login: `"optional"` asks every TLS client for a certificate (browsers offer
+    /// the user's citizen certificate), which the gateway validates against `[certs] trust` and
+    /// hands to the built-in identity provider. `"off"` (the default) asks for none.
+    #[serde(default)]
+    pub client_certs: ClientCerts,
+}
+
+/// Whether a TLS listener asks clients for a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientCerts {
+    #[default]
+    Off,
+    /// Asked for, never required: a client without one (or with a refused one) still gets in
+    /// and may log in with a password.
+    Optional,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -461,11 +477,22 @@ pub struct Certs {
     pub api_keys_sha256: Vec<String>,
     /// When no CRL can be had: `soft_fail` (pass with a warning), `hard_fail` (INDETERMINATE) or `off`.
     pub revocation: Revocation,
+    /// CRLs missing from `trust/crl/` are fetched from the certificate's cRLDistributionPoints
+    /// (`http://` only): at most this long per fetch...
+    pub crl_fetch_timeout: Dur,
+    /// ...and at most this large.
+    pub crl_max_bytes: ByteSize,
 }
 
 impl Default for Certs {
     fn default() -> Self {
-        Certs { trust: PathBuf::from("trust"), api_keys_sha256: Vec::new(), revocation: Revocation::SoftFail }
+        Certs {
+            trust: PathBuf::from("trust"),
+            api_keys_sha256: Vec::new(),
+            revocation: Revocation::SoftFail,
+            crl_fetch_timeout: Dur::secs(5),
+            crl_max_bytes: ByteSize(10 * 1024 * 1024),
+        }
     }
 }
 

@@ -150,6 +150,11 @@ fn check_listeners(policy: &Policy, out: &mut Vec<Problem>) {
                 out.push(problem(vec![N("listeners"), I(i), N("redirect_to")], "a TLS listener cannot redirect to HTTPS"));
             }
         }
+        // A missing trust directory is not an error here (the demo makes its PKI on first start);
+        // the gateway warns at start when certificate login has no trust anchor.
+        if l.client_certs != crate::model::ClientCerts::Off && !l.tls {
+            out.push(problem(vec![N("listeners"), I(i), N("client_certs")], "client certificates need a TLS listener (tls = true)"));
+        }
     }
 }
 

@@ -218,13 +218,23 @@ pub struct Gateway {
     pub admin_port: u16,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
-    redirect: bool,
+    listeners: Listeners,
+}
+
+/// How the test listeners are set up.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Listeners {
+    /// The plain-HTTP listener redirects to the TLS one.
+    pub redirect: bool,
+    /// The TLS listener asks for client certificates (`client_certs = "optional"`).
+    pub client_certs: bool,
 }
 
 /// The server, listener and admin sections every test policy gets, followed by the test's own
 /// sections; `{HTTP}`, `{HTTPS}` and `{ADMIN}` in them are replaced by the ports chosen.
-fn frame(body: &str, http: u16, https: u16, admin: u16, redirect: bool) -> String {
-    let redirect = if redirect { "redirect_to = \"https\"" } else { "" };
+fn frame(body: &str, http: u16, https: u16, admin: u16, listeners: Listeners) -> String {
+    let redirect = if listeners.redirect { "redirect_to = \"https\"" } else { "" };
+    let client_certs = if listeners.client_certs { "client_certs = \"optional\"" } else { "" };
     let head = format!(
         r#"[server]
 threads = 2
@@ -240,6 +250,7 @@ address = "127.0.0.1:{http}"
 name = "https"
 address = "127.0.0.1:{https}"
 tls = true
+{client_certs}
 
 [admin]
 address = "127.0.0.1:{admin}"
@@ -252,34 +263,39 @@ address = "127.0.0.1:{admin}"
 impl Gateway {
     /// Writes `policy` (apps and any other sections) and starts `govgate serve` on it.
     pub fn start(policy: &str) -> Gateway {
-        Self::launch(policy, false)
+        Self::launch(policy, Listeners::default())
     }
 
     /// Like [`Gateway::start`], with the plain-HTTP listener redirecting to the TLS one.
     pub fn start_redirecting(policy: &str) -> Gateway {
-        Self::launch(policy, true)
+        Self::launch(policy, Listeners { redirect: true, ..Default::default() })
     }
 
-    fn launch(policy: &str, redirect: bool) -> Gateway {
-        Self::launch_with(policy, redirect, None)
+    /// Like [`Gateway::start`], with the TLS listener asking for client certificates.
+    pub fn start_with_client_certs(policy: &str) -> Gateway {
+        Self::launch(policy, Listeners { client_certs: true, ..Default::default() })
+    }
+
+    fn launch(policy: &str, listeners: Listeners) -> Gateway {
+        Self::launch_with(policy, listeners, None)
     }
 
     /// Like [`Gateway::start`], sharing `data` (another gateway's data directory): a second
     /// instance of one deployment.
     pub fn start_sharing_data(policy: &str, data: &Path) -> Gateway {
-        Self::launch_with(policy, false, Some(data))
+        Self::launch_with(policy, Listeners::default(), Some(data))
     }
 
-    fn launch_with(policy: &str, redirect: bool, data: Option<&Path>) -> Gateway {
+    fn launch_with(policy: &str, listeners: Listeners, data: Option<&Path>) -> Gateway {
         let dir = tempfile::tempdir().expect("temp dir");
         if let Some(data) = data {
             std::os::unix::fs::symlink(data, dir.path().join("data")).expect("link the shared data directory");
         }
         let (http_port, https_port, admin_port) = (free_port(), free_port(), free_port());
         let config = dir.path().join("gateway.toml");
-        std::fs::write(&config, frame(policy, http_port, https_port, admin_port, redirect)).expect("write policy");
+        std::fs::write(&config, frame(policy, http_port, https_port, admin_port, listeners)).expect("write policy");
         let child = Self::spawn(dir.path(), &config);
-        let gw = Gateway { child, http_port, https_port, admin_port, dir, config, redirect };
+        let gw = Gateway { child, http_port, https_port, admin_port, dir, config, listeners };
         gw.wait_ready();
         gw
     }
@@ -351,7 +367,8 @@ impl Gateway {
 
     /// Replaces the policy file and sends SIGHUP.
     pub fn reload(&self, policy: &str) {
-        std::fs::write(&self.config, frame(policy, self.http_port, self.https_port, self.admin_port, self.redirect)).expect("write policy");
+        std::fs::write(&self.config, frame(policy, self.http_port, self.https_port, self.admin_port, self.listeners))
+            .expect("write policy");
         self.signal("HUP");
     }
 

@@ -1,9 +1,10 @@
-//! A browser-like HTTPS client for single sign-on tests: follows no redirects by itself,
-//! keeps cookies per host (as a real browser keeps `__Host-` cookies, whose attributes it
-//! checks), trusts the gateway's development CA, and fills in the built-in provider's login
-//! form at `id.test`.
+//! A browser-like HTTPS client for the end-to-end tests: follows no redirects by itself, keeps
+//! cookies per host (as a real browser keeps `__Host-` cookies, whose attributes it checks),
+//! trusts the gateway's development CA, optionally presents a client certificate, and fills in
+//! the built-in provider's login form at `id.test`; and helpers to read the pages and URLs it gets.
 
 use crate::Gateway;
+use base64::Engine;
 use std::collections::HashMap;
 
 /// The host the test policies give the built-in identity provider.
@@ -28,11 +29,20 @@ pub struct Page {
 impl Browser {
     /// A client that reaches each of `hosts` at the gateway's HTTPS listener.
     pub fn new(gw: &Gateway, hosts: &[&str]) -> Browser {
+        Self::with_identity(gw, hosts, None)
+    }
+
+    /// [`Browser::new`] presenting a client certificate in TLS handshakes.
+    pub fn with_identity(gw: &Gateway, hosts: &[&str], identity: Option<reqwest::Identity>) -> Browser {
         let ca = std::fs::read(gw.dir.path().join("data/tls/ca.pem")).expect("the development CA");
         let mut b = reqwest::Client::builder()
             .no_proxy()
+            .use_rustls_tls()
             .redirect(reqwest::redirect::Policy::none())
             .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("the CA is PEM"));
+        if let Some(id) = identity {
+            b = b.identity(id);
+        }
         for h in hosts {
             b = b.resolve(h, ([127, 0, 0, 1], gw.https_port).into());
         }
@@ -159,4 +169,35 @@ pub fn hidden(html: &str, name: &str) -> String {
     let needle = format!(r#"name="{name}" value=""#);
     let i = html.find(&needle).unwrap_or_else(|| panic!("no hidden {name} in {html}")) + needle.len();
     html[i..].split('"').next().unwrap_or_default().to_string()
+}
+
+/// The query parameters of a URL, decoded.
+pub fn query(url: &str) -> HashMap<String, String> {
+    let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    q.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), urldecode(v))).collect()
+}
+
+/// Decodes `%XX` and `+` of a form-encoded value.
+pub fn urldecode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(x) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                out.push(x);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The claims of a JWT (not verified).
+pub fn jwt_claims(t: &str) -> serde_json::Value {
+    let p = t.split('.').nth(1).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
 }

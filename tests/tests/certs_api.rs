@@ -88,3 +88,92 @@ async fn signatures_are_verified_over_the_data() {
     assert_eq!(body["passed"], false);
     assert_eq!(body["signatures"][0]["sub_indication"], "HASH_FAILURE");
 }
+
+/// A `multipart/form-data` body with the given (field, file name, bytes) parts.
+fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "govgate-test-boundary-7d1c";
+    let mut body = Vec::new();
+    for (name, file, bytes) in parts {
+        body.extend(format!("--{boundary}\r\n").into_bytes());
+        match file {
+            Some(f) => body.extend(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .into_bytes(),
+            ),
+            None => body.extend(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").into_bytes()),
+        }
+        body.extend_from_slice(bytes);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").into_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn post_multipart(s: &Setup, path: &str, parts: &[(&str, Option<&str>, &[u8])]) -> (u16, serde_json::Value) {
+    let (content_type, body) = multipart(parts);
+    let r = client()
+        .post(s.gw.url(path))
+        .header("host", "api.test")
+        .header("content-type", content_type)
+        .bearer_auth(&s.key)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_uploaded_as_multipart_form_data() {
+    let s = setup();
+    let file = |f: &str| std::fs::read(s.fx.join(f)).unwrap();
+    // The intermediate as DER, the leaf as PEM: both are taken as they are.
+    let der = Command::new("openssl").args(["x509", "-outform", "DER", "-in"]).arg(s.fx.join("ec/int.pem")).output().unwrap().stdout;
+    let (leaf, expired) = (file("ec/leaf.pem"), file("ec/expired.pem"));
+    let (status, body) = post_multipart(
+        &s,
+        "/api/certs/verify",
+        &[("certificate", Some("leaf.pem"), &leaf), ("chain", Some("int.cer"), &der), ("purpose", None, b"tls-client")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["indication"], "TOTAL_PASSED");
+    assert_eq!(body["chain"].as_array().unwrap().len(), 3);
+    let (_, body) =
+        post_multipart(&s, "/api/certs/verify", &[("certificate", Some("x.pem"), &expired), ("chain", Some("int.cer"), &der)]).await;
+    assert_eq!(body["sub_indication"], "EXPIRED");
+    // Without the intermediate there is no chain: the chain part really was used above.
+    let (_, body) = post_multipart(&s, "/api/certs/verify", &[("certificate", Some("leaf.pem"), &leaf)]).await;
+    assert_eq!(body["sub_indication"], "NO_CERTIFICATE_CHAIN_FOUND");
+
+    // A detached DER signature over a document, both uploaded raw.
+    let (data, sig) = (file("doc.txt"), file("ec/doc.p7s"));
+    let (status, body) =
+        post_multipart(&s, "/api/esign/verify", &[("data", Some("doc.txt"), &data), ("signature", Some("doc.p7s"), &sig)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["passed"], true);
+    let (_, body) =
+        post_multipart(&s, "/api/esign/verify", &[("data", Some("doc.txt"), b"tampered"), ("signature", Some("doc.p7s"), &sig)]).await;
+    assert_eq!(body["signatures"][0]["sub_indication"], "HASH_FAILURE");
+
+    // Unknown and repeated fields, and a body that is not multipart, are refused with 400.
+    let (status, body) = post_multipart(&s, "/api/esign/verify", &[("data", None, b"x"), ("document", None, b"x")]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("document"));
+    let (status, _) = post_multipart(&s, "/api/certs/verify", &[("certificate", None, &leaf), ("certificate", None, &leaf)]).await;
+    assert_eq!(status, 400);
+    let r = client()
+        .post(s.gw.url("/api/certs/verify"))
+        .header("host", "api.test")
+        .header("content-type", "multipart/form-data; boundary=nothing-here")
+        .bearer_auth(&s.key)
+        .body("not multipart at all")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["incident_id"].as_str().is_some(), "{body}");
+}

@@ -3,41 +3,12 @@
 //! development CA, and a browser-like client that keeps cookies per host.
 
 use base64::Engine;
-use govgate_tests::web::{hidden, Browser};
+use govgate_tests::web::{hidden, jwt_claims, query, Browser};
 use govgate_tests::{Gateway, Upstream};
-use std::collections::HashMap;
 
 const PASSWORD: &str = "Correct-Horse-9";
 
 const HOSTS: [&str; 6] = ["id.test", "shebao.test", "tax.test", "staff.test", "secure.test", "api.test"];
-
-fn query(url: &str) -> HashMap<String, String> {
-    let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
-    q.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), urldecode(v))).collect()
-}
-
-fn urldecode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(x) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                out.push(x);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if b[i] == b'+' { b' ' } else { b[i] });
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
-}
-
-fn jwt_claims(t: &str) -> serde_json::Value {
-    let p = t.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
-}
 
 fn clients(port: u16) -> String {
     let client = |id: &str, host: &str, scopes: &str, extra: &str| {

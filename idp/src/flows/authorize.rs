@@ -388,7 +388,9 @@ fn login_page(
             client_name => client_name,
             lang_switch_url => format!("{}?resume={}&lang={}", ctx.path("/authorize"), id, other),
             register_url => format!("{}?req={}&lang={}", ctx.path("/register"), id, if locale == Locale::Zh { "zh" } else { "en" }),
-            cert_subject => req.client_cert.as_ref().map(|c| c.subject.clone()),
+            cert_subject => req.client_cert.as_ref().filter(|c| c.is_verified()).map(|c| c.subject.clone()),
+            cert_refused => cert_refusal(req).map(|(_, reason)| t.get(reason).copied().unwrap_or(reason)),
+            cert_refused_subject => cert_refusal(req).map(|(subject, _)| subject),
         },
     );
     if let Some(c) = set {
@@ -628,22 +630,64 @@ pub async fn login(ctx: &Ctx, req: &IdpRequest) -> Result<IdpResponse, IdpError>
     after_login(ctx, req, Some(&f.id), &f.areq, &f.client, &session, cookies, f.locale).await
 }
 
+/// A certificate the gateway refused: its subject and the message key of the reason.
+fn cert_refusal(req: &IdpRequest) -> Option<(String, &'static str)> {
+    let c = req.client_cert.as_ref()?;
+    let key = match c.refused.as_deref()? {
+        "expired" => "cert_refused_expired",
+        "not_yet_valid" => "cert_refused_not_yet_valid",
+        "revoked" => "cert_refused_revoked",
+        "untrusted" => "cert_refused_untrusted",
+        "revocation_unknown" => "cert_refused_revocation_unknown",
+        _ => "cert_refused_unusable",
+    };
+    Some((c.subject.clone(), key))
+}
+
+/// The account a verified certificate logs in: the one bound to its fingerprint (an
+/// administrator's binding wins), else the one with the identity number of its subject.
+async fn cert_user(ctx: &Ctx, cert: &crate::http::ClientCert) -> Result<Option<users::User>, IdpError> {
+    if !cert.is_verified() {
+        return Ok(None);
+    }
+    if let Some(u) = users::find_by_cert(&ctx.store, &cert.fingerprint_sha256).await? {
+        return Ok(Some(u));
+    }
+    match &cert.id_number {
+        Some(n) => users::find_by_identity_number(&ctx.store, n).await,
+        None => Ok(None),
+    }
+}
+
 /// Certificate login: the gateway verified the client certificate (mTLS) and passed it in
-/// [`crate::http::IdpRequest::client_cert`]; the account bound to its fingerprint logs in with
-/// `acr=cert`, `amr=["hwk"]`.
+/// [`crate::http::IdpRequest::client_cert`]; the account bound to its fingerprint, or else the
+/// account with the identity number in its subject, logs in with `acr=cert`, `amr=["hwk"]`.
+/// A refused certificate, or one that maps to no (unlocked) account, gets the login page again
+/// with the reason, where the password login remains.
 async fn cert_login(ctx: &Ctx, req: &IdpRequest, f: FormCtx) -> Result<IdpResponse, IdpError> {
     let ip = req.client_ip.to_string();
     let user = match &req.client_cert {
-        Some(c) => users::find_by_cert(&ctx.store, &c.fingerprint_sha256).await?.filter(|u| !u.locked),
+        Some(c) => cert_user(ctx, c).await?.filter(|u| !u.locked),
         None => None,
     };
     let Some(user) = user else {
+        let refused = req.client_cert.as_ref().and_then(|c| c.refused.clone());
         audit::record(
             &ctx.store,
-            AuditEvent { event: "login_cert", outcome: "failure", client_id: Some(&f.client.id), ip: Some(&ip), ..Default::default() },
+            AuditEvent {
+                event: "login_cert",
+                outcome: "failure",
+                client_id: Some(&f.client.id),
+                ip: Some(&ip),
+                detail: serde_json::json!({ "refused": refused }),
+                ..Default::default()
+            },
         )
         .await;
-        return Ok(login_page(ctx, req, &f.id, &f.areq, f.locale, Some("cert_failed"), "", None).noting(AuthFailure::Certificate, None));
+        let error = if cert_refusal(req).is_some() { None } else { Some("cert_failed") };
+        let mut page = login_page(ctx, req, &f.id, &f.areq, f.locale, error, "", None);
+        page.status = 400;
+        return Ok(page.noting(AuthFailure::Certificate, None));
     };
     let amr = vec!["hwk".to_string()];
     let (session, cookies) = start_session(ctx, req, &user.id, "cert", &amr).await?;

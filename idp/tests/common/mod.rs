@@ -106,7 +106,7 @@ pub async fn start_with(extra_clients: &str, tweak: impl FnOnce(&mut IdpConfig))
                         // Test-only: a client certificate "verified by the gateway".
                         let cert = headers.iter().find(|(k, _)| k == "x-test-client-cert").and_then(|(_, v)| {
                             let (fp, subject) = v.split_once('|')?;
-                            Some(govgate_idp::ClientCert { fingerprint_sha256: fp.to_string(), subject: subject.to_string() })
+                            Some(govgate_idp::ClientCert::verified(fp, subject, None))
                         });
                         let r = idp
                             .handle(IdpRequest {
