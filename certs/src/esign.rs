@@ -6,7 +6,28 @@
 //! RFC 3161 timestamp tokens: [`verify_timestamp_token`] on its own, and signature timestamps embedded
 //! as the unsigned attribute id-aa-signatureTimeStampToken (token over the SignerInfo signature value),
 //! whose genTime is reported as `timestamp_time` when the token passes.
-//! Not yet: POE-based past validation (signatures are validated at `opts.time`).
+//!
+//! # Proof of existence (POE), simplified from ETSI EN 319 102-1 §5.6.2.4 (past signature validation)
+//!
+//! The signature timestamp is verified first: only a token that passes (TSA chain valid at
+//! `opts.time` for purpose time-stamping, token signature, message imprint over the SignerInfo's
+//! signature value) gives a POE time `t`, and only when `t <= opts.time`. The signer certificate is
+//! validated at `opts.time`; when that fails only because of time, the POE decides:
+//!
+//! * signer chain **expired / not yet valid** at `opts.time`: the chain is validated again at `t` (same
+//!   options, so revocation uses CRLs current at `t`). Passes → `TOTAL_PASSED`, `poe_time = t`; fails
+//!   because of time, or no usable POE (no token, failed token, POE outside the validity) →
+//!   `INDETERMINATE`/`OUT_OF_BOUNDS_NO_POE`; revoked at `t` → `INDETERMINATE`/`REVOKED_NO_POE`; any
+//!   other failure at `t` is reported as it is.
+//! * signer chain **revoked** (leaf or CA) at `opts.time`: a POE strictly before the earliest revocation
+//!   date, with the chain valid at `t` (revocation not rechecked: the revocation dates are known) →
+//!   `TOTAL_PASSED`, `poe_time = t`; otherwise `INDETERMINATE`/`REVOKED_NO_POE`.
+//!
+//! `certificate` always stays the signer certificate's report at `opts.time` (it shows the expiry or
+//! revocation); `detail` notes why the signature passed nonetheless. Not implemented: POE from other
+//! sources (evidence records, archive timestamps), time-stamp delay / signing-time checks,
+//! cryptographic constraints over time. Plain certificate validation ([`crate::validate()`]) is not
+//! affected: there `EXPIRED` / `REVOKED` stay `TOTAL_FAILED`.
 
 use cms::cert::x509::der::asn1::{GeneralizedTime, OctetString, UtcTime};
 use cms::cert::x509::der::{Decode, Encode};
@@ -20,7 +41,7 @@ use crate::error::ParseError;
 use crate::identity::{self, IdKind};
 use crate::parse::{pem_blocks, Certificate};
 use crate::purpose::Purpose;
-use crate::report::{CertificateReport, ChainElement, Indication, SubIndication};
+use crate::report::{CertificateReport, ChainElement, Finding, Indication, SubIndication};
 use crate::signature::{self, Hash, KeyInfo, SigAlg, SigError};
 use crate::store::TrustStore;
 use crate::validate::{validate, ValidationOptions};
@@ -50,7 +71,8 @@ pub struct SignatureReport {
     pub indication: Indication,
     /// Sub-indication, `None` when passed.
     pub sub_indication: Option<SubIndication>,
-    /// Human-readable reason for a failure.
+    /// Human-readable reason for a failure, or a note why a signature passed although its signer
+    /// certificate is expired / revoked at the validation time (proof of existence).
     pub detail: Option<String>,
     /// The signer, when its certificate was found.
     pub signer: Option<Signer>,
@@ -62,6 +84,9 @@ pub struct SignatureReport {
     pub signing_time: Option<i64>,
     /// genTime of a valid embedded RFC 3161 signature timestamp token, Unix seconds.
     pub timestamp_time: Option<i64>,
+    /// Proof-of-existence time (the signature timestamp's genTime, Unix seconds) that made the signature
+    /// pass although its signer certificate was expired, not yet valid or revoked at the validation time.
+    pub poe_time: Option<i64>,
     /// Digest algorithm name.
     pub digest_algorithm: String,
 }
@@ -82,6 +107,101 @@ mod tests {
         assert_eq!(super::parse_generalized_time(b"20000229120000.5Z"), Some(951_825_600));
         assert_eq!(super::parse_generalized_time(b"2026112301461Z"), None);
         assert_eq!(super::parse_generalized_time(b"20261323014613Z"), None);
+    }
+}
+
+/// Outcome of judging an expired / revoked signer certificate with a proof of existence.
+struct PoeJudgement {
+    indication: Indication,
+    sub_indication: Option<SubIndication>,
+    detail: String,
+    poe_time: Option<i64>,
+}
+
+/// Past signature validation (see the module doc): `cert` is the signer certificate's report at
+/// `opts.time`, `poe` the verified signature timestamp's genTime. `None` keeps the report as it is.
+fn judge_with_poe(
+    store: &TrustStore,
+    signer: &Certificate,
+    certs: &[Certificate],
+    opts: &ValidationOptions,
+    crl_source: Option<&dyn CrlSource>,
+    cert: &CertificateReport,
+    poe: Option<i64>,
+) -> Option<PoeJudgement> {
+    use Indication::*;
+    use SubIndication::*;
+    let poe = poe.filter(|t| *t <= opts.time);
+    let judged = |indication, sub_indication, detail: String| Some(PoeJudgement { indication, sub_indication, detail, poe_time: None });
+    match cert.sub_indication {
+        Some(Expired | NotYetValid) => {
+            let Some(t) = poe else {
+                return judged(
+                    Indeterminate,
+                    Some(OutOfBoundsNoPoe),
+                    "signer certificate chain outside its validity period at the validation time, and no valid signature timestamp".into(),
+                );
+            };
+            let at_t = validate(store, signer, certs, &ValidationOptions { time: t, ..*opts }, crl_source);
+            if at_t.passed() {
+                return Some(PoeJudgement {
+                    indication: TotalPassed,
+                    sub_indication: None,
+                    detail: "signature proven to exist (signature timestamp) while the signer certificate chain was valid; it has expired \
+                             (or is not yet valid) at the validation time"
+                        .into(),
+                    poe_time: Some(t),
+                });
+            }
+            let why = at_t.findings.first().map(|f| format!("{f:?}")).unwrap_or_default();
+            match at_t.sub_indication {
+                Some(Expired | NotYetValid) => judged(
+                    Indeterminate,
+                    Some(OutOfBoundsNoPoe),
+                    format!("signature timestamp outside the signer certificate chain's validity period: {why}"),
+                ),
+                Some(Revoked) => judged(
+                    Indeterminate,
+                    Some(RevokedNoPoe),
+                    format!("signer certificate chain revoked at the signature timestamp's time: {why}"),
+                ),
+                _ => judged(at_t.indication, at_t.sub_indication, format!("signer certificate at the signature timestamp's time: {why}")),
+            }
+        }
+        Some(Revoked) => {
+            let revoked_at = cert
+                .findings
+                .iter()
+                .filter_map(|f| match f {
+                    Finding::Revoked { revocation_date, .. } => Some(*revocation_date),
+                    _ => None,
+                })
+                .min()?;
+            if let Some(t) = poe.filter(|t| *t < revoked_at) {
+                let at_t = validate(
+                    store,
+                    signer,
+                    certs,
+                    &ValidationOptions { time: t, revocation: crate::crl::RevocationPolicy::Off, ..*opts },
+                    crl_source,
+                );
+                if at_t.passed() {
+                    return Some(PoeJudgement {
+                        indication: TotalPassed,
+                        sub_indication: None,
+                        detail: "signature proven to exist (signature timestamp) before the signer certificate chain was revoked".into(),
+                        poe_time: Some(t),
+                    });
+                }
+            }
+            judged(
+                Indeterminate,
+                Some(RevokedNoPoe),
+                "signer certificate chain revoked, and no valid signature timestamp proving the signature existed before the revocation"
+                    .into(),
+            )
+        }
+        _ => None,
     }
 }
 
@@ -135,6 +255,7 @@ fn fail(ind: Indication, sub: SubIndication, detail: impl Into<String>, digest_a
         certificate: None,
         signing_time: None,
         timestamp_time: None,
+        poe_time: None,
         digest_algorithm: digest_algorithm.to_owned(),
     }
 }
@@ -292,10 +413,10 @@ fn verify_signed_data(
     let econtent_type = sd.encap_content_info.econtent_type.to_string();
     let mut out = Vec::new();
     for si in sd.signer_infos.0.iter() {
-        let mut r = verify_signer(store, si, &certs, content, &econtent_type, opts, crl_source);
-        if allow_timestamps {
-            r.timestamp_time = signature_timestamp(store, si, opts, crl_source);
-        }
+        // The signature timestamp is verified first: it is the proof of existence for the signer.
+        let timestamp = if allow_timestamps { signature_timestamp(store, si, opts, crl_source) } else { None };
+        let mut r = verify_signer(store, si, &certs, content, &econtent_type, opts, crl_source, timestamp);
+        r.timestamp_time = timestamp;
         out.push(r);
     }
     if out.is_empty() {
@@ -325,6 +446,8 @@ fn signature_timestamp(
     None
 }
 
+/// Verifies one SignerInfo; `poe` is the verified signature timestamp's genTime (see the module doc).
+#[allow(clippy::too_many_arguments)]
 fn verify_signer(
     store: &TrustStore,
     si: &cms::signed_data::SignerInfo,
@@ -333,6 +456,7 @@ fn verify_signer(
     econtent_type: &str,
     opts: &ValidationOptions,
     crl_source: Option<&dyn CrlSource>,
+    poe: Option<i64>,
 ) -> SignatureReport {
     use Indication::*;
     use SubIndication::*;
@@ -400,17 +524,24 @@ fn verify_signer(
     let mut r = match signature::verify(&signer.key, &alg, &signed_bytes, si.signature.as_bytes()) {
         Ok(()) => {
             let cert = validate(store, signer, certs, opts, crl_source);
-            SignatureReport {
+            let mut r = SignatureReport {
                 indication: cert.indication,
                 sub_indication: cert.sub_indication,
                 detail: cert.findings.first().filter(|_| !cert.passed()).map(|f| format!("signer certificate: {f:?}")),
                 signer: None,
                 chain: cert.chain.clone(),
-                certificate: Some(cert),
+                certificate: None,
                 signing_time: None,
                 timestamp_time: None,
+                poe_time: None,
                 digest_algorithm: dname.clone(),
+            };
+            if let Some(j) = judge_with_poe(store, signer, certs, opts, crl_source, &cert, poe) {
+                (r.indication, r.sub_indication, r.detail) = (j.indication, j.sub_indication, Some(j.detail));
+                r.poe_time = j.poe_time;
             }
+            r.certificate = Some(cert);
+            r
         }
         Err(SigError::Invalid) => fail(TotalFailed, SigCryptoFailure, "signature does not verify", &dname),
         Err(SigError::Unsupported(a)) => {

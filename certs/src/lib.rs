@@ -4,8 +4,9 @@
 //! ECDSA P-256/P-384, Ed25519, SM2-with-SM3), leaf purposes, name constraints, CRL revocation with a
 //! caller-supplied [`CrlSource`], ETSI EN 319 102-1 style reports, identity extraction for
 //! certificate login, and a first increment of e-signature verification (CMS SignedData, RFC 3161
-//! timestamp tokens). No network or server code: the gateway's certificate login,
-//! `/api/certs/verify`, `/api/esign/verify` and the CLI call into this crate. See README.md.
+//! timestamp tokens, signature timestamps as proof of existence for expired / revoked signers). No
+//! network or server code: the gateway's certificate login, `/api/certs/verify`, `/api/esign/verify`
+//! and the CLI call into this crate. See README.md.
 //!
 //! ```no_run
 //! use govgate_certs::{trust_store, validate_pem, Purpose, RevocationPolicy, ValidationOptions};

@@ -69,7 +69,7 @@ fn cms_signature_crypto_failure() {
 #[test]
 fn cms_expired_signer_and_missing_content() {
     let r = verify("ec", "doc-expired-signer.p7s", Some(&bytes("doc.txt")));
-    assert_eq!((r.indication, r.sub_indication), (Indication::TotalFailed, Some(SubIndication::Expired)));
+    assert_eq!((r.indication, r.sub_indication), (Indication::Indeterminate, Some(SubIndication::OutOfBoundsNoPoe)));
     let r = verify("ec", "doc.p7s", None);
     assert_eq!((r.indication, r.sub_indication), (Indication::Indeterminate, Some(SubIndication::SignedDataNotFound)));
     // untrusted root
@@ -133,31 +133,181 @@ fn rfc3161_token_standalone() {
     assert!(r.is_err(), "content type is not TSTInfo");
 }
 
-#[test]
-fn cms_with_embedded_signature_timestamp() {
+/// Timestamps the signature value of the SignerInfo of fixture `file` with the fixture TSA (now, with
+/// `openssl ts`; scratch files named after `tag`), lets `alter` change the token's DER, and returns the
+/// CMS with the token embedded as id-aa-signatureTimeStampToken.
+fn timestamped(file: &str, tag: &str, alter: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     use cms::cert::x509::attr::Attribute;
     use cms::cert::x509::der::asn1::{ObjectIdentifier, SetOfVec};
     use cms::cert::x509::der::{Any, Decode, Encode};
     use cms::content_info::ContentInfo;
     use cms::signed_data::{SignedData, SignerInfos};
+    // `openssl ts -reply` updates the TSA's serial file: one at a time.
+    static TSA: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    let ci = ContentInfo::from_der(&bytes("ec/doc.p7s")).unwrap();
+    let ci = ContentInfo::from_der(&bytes(file)).unwrap();
     let mut sd: SignedData = ci.content.decode_as().unwrap();
     let mut sis: Vec<_> = sd.signer_infos.0.iter().cloned().collect();
-    // timestamp the signature value with the fixture TSA
-    std::fs::write(common::path("sig.bin"), sis[0].signature.as_bytes()).unwrap();
-    assert!(openssl_in_fixtures(&["ts", "-query", "-data", "sig.bin", "-sha256", "-cert", "-out", "sig.tsq"]));
-    assert!(openssl_in_fixtures(&["ts", "-reply", "-config", "tsa.cnf", "-queryfile", "sig.tsq", "-token_out", "-out", "sig.tst"]));
-    let token = Any::from_der(&bytes("sig.tst")).unwrap();
+    let (bin, tsq, tst) = (format!("{tag}.bin"), format!("{tag}.tsq"), format!("{tag}.tst"));
+    std::fs::write(common::path(&bin), sis[0].signature.as_bytes()).unwrap();
+    {
+        let _guard = TSA.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(openssl_in_fixtures(&["ts", "-query", "-data", &bin, "-sha256", "-cert", "-out", &tsq]));
+        assert!(openssl_in_fixtures(&["ts", "-reply", "-config", "tsa.cnf", "-queryfile", &tsq, "-token_out", "-out", &tst]));
+    }
+    let mut der = bytes(&tst);
+    alter(&mut der);
+    let token = Any::from_der(&der).unwrap();
     let attr =
         Attribute { oid: ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.14"), values: SetOfVec::try_from(vec![token]).unwrap() };
     sis[0].unsigned_attrs = Some(SetOfVec::try_from(vec![attr]).unwrap());
     sd.signer_infos = SignerInfos::from(SetOfVec::try_from(sis).unwrap());
-    let with_ts = ContentInfo { content_type: ci.content_type, content: Any::encode_from(&sd).unwrap() }.to_der().unwrap();
+    ContentInfo { content_type: ci.content_type, content: Any::encode_from(&sd).unwrap() }.to_der().unwrap()
+}
+
+#[test]
+fn cms_with_embedded_signature_timestamp() {
+    let with_ts = timestamped("ec/doc.p7s", "sig", |_| {});
     let r = verify_cms(&store("ec"), &with_ts, Some(&bytes("doc.txt")), &opts(), None).unwrap().remove(0);
     assert!(r.passed(), "{r:#?}");
     let ts = r.timestamp_time.expect("timestamp time");
     assert!((ts - now()).abs() < 3600);
+    // the signer certificate is valid at the validation time: the timestamp was not needed as POE
+    assert_eq!(r.poe_time, None);
     // the original signature had none
     assert_eq!(verify("ec", "doc.p7s", Some(&bytes("doc.txt"))).timestamp_time, None);
+}
+
+/// Validation time two days from now: after the notAfter of `ec/short.pem` (valid one day), while the
+/// rest of the chain and the TSA are still valid and the CRLs current.
+fn after_short_expiry() -> ValidationOptions {
+    ValidationOptions::at(now() + 2 * 86_400).revocation(RevocationPolicy::SoftFail)
+}
+
+fn verify_at(cms: &[u8], store: &govgate_certs::TrustStore, opts: &ValidationOptions) -> SignatureReport {
+    verify_cms(store, cms, Some(&bytes("doc.txt")), opts, None).expect("decodes").remove(0)
+}
+
+#[test]
+fn poe_expired_signer_timestamped_before_expiry_passes() {
+    let cms = timestamped("ec/doc-short-signer.p7s", "poe-short", |_| {});
+    let short_not_after = common::cert("ec/short.pem").not_after;
+    let later = after_short_expiry();
+    assert!(later.time > short_not_after);
+    let r = verify_at(&cms, &store("ec"), &later);
+    assert_eq!((r.indication, r.sub_indication), (Indication::TotalPassed, None), "{r:#?}");
+    let t = r.poe_time.expect("POE used");
+    assert_eq!(Some(t), r.timestamp_time);
+    assert!(t <= short_not_after && (t - now()).abs() < 3600, "{t}");
+    assert!(r.detail.as_deref().is_some_and(|d| d.contains("proven to exist")), "{r:#?}");
+    // the certificate report is the one at the validation time: expired
+    let cert = r.certificate.as_ref().expect("certificate report");
+    assert_eq!((cert.indication, cert.sub_indication), (Indication::TotalFailed, Some(SubIndication::Expired)));
+    // validated now, the same signature needs no POE
+    let r = verify_at(&cms, &store("ec"), &opts());
+    assert_eq!((r.indication, r.poe_time), (Indication::TotalPassed, None), "{r:#?}");
+    // and the signer certificate on its own stays TOTAL_FAILED/EXPIRED after its notAfter
+    let c = govgate_certs::validate(&store("ec"), &common::cert("ec/short.pem"), &[common::cert("ec/int.pem")], &later, None);
+    assert_eq!((c.indication, c.sub_indication), (Indication::TotalFailed, Some(SubIndication::Expired)));
+}
+
+#[test]
+fn poe_expired_signer_without_timestamp_is_out_of_bounds() {
+    let r = verify_at(&bytes("ec/doc-short-signer.p7s"), &store("ec"), &after_short_expiry());
+    assert_eq!((r.indication, r.sub_indication), (Indication::Indeterminate, Some(SubIndication::OutOfBoundsNoPoe)), "{r:#?}");
+    assert_eq!((r.timestamp_time, r.poe_time), (None, None));
+    // a signature made with an already expired certificate, no timestamp
+    let r = verify("ec", "doc-expired-signer.p7s", Some(&bytes("doc.txt")));
+    assert_eq!((r.indication, r.sub_indication), (Indication::Indeterminate, Some(SubIndication::OutOfBoundsNoPoe)));
+}
+
+#[test]
+fn poe_forged_timestamp_is_not_a_proof() {
+    // a flipped byte at the end of the token: inside the TSA's signature value
+    let flipped = timestamped("ec/doc-short-signer.p7s", "poe-flip", |der| {
+        if let Some(b) = der.last_mut() {
+            *b ^= 0x01;
+        }
+    });
+    // a genuine token, but over other data (doc.txt instead of the signature value)
+    let other = timestamped("ec/doc-short-signer.p7s", "poe-other", |der| *der = bytes("ec/doc.tst"));
+    for (what, cms) in [("flipped", &flipped), ("other data", &other)] {
+        let r = verify_at(cms, &store("ec"), &after_short_expiry());
+        assert_eq!((r.indication, r.sub_indication), (Indication::Indeterminate, Some(SubIndication::OutOfBoundsNoPoe)), "{what}: {r:#?}");
+        assert_eq!((r.timestamp_time, r.poe_time), (None, None), "{what}");
+    }
+    // openssl agrees that the altered token does not verify over the signature value
+    std::fs::write(common::path("poe-flip-bad.tst"), {
+        let mut d = bytes("poe-flip.tst");
+        if let Some(b) = d.last_mut() {
+            *b ^= 0x01;
+        }
+        d
+    })
+    .unwrap();
+    let ts_verify = |tst: &str| {
+        openssl_in_fixtures(&[
+            "ts",
+            "-verify",
+            "-data",
+            "poe-flip.bin",
+            "-in",
+            tst,
+            "-token_in",
+            "-CAfile",
+            "ec/root.pem",
+            "-untrusted",
+            "ec/int.pem",
+        ])
+    };
+    assert!(ts_verify("poe-flip.tst"));
+    assert!(!ts_verify("poe-flip-bad.tst"));
+    assert!(!ts_verify("ec/doc.tst"));
+}
+
+#[test]
+fn poe_revoked_signer() {
+    // timestamp first, then revoke the signer (a second later, so the dates differ) and issue a CRL
+    let cms = timestamped("ec/doc-revoke-later-signer.p7s", "poe-revoke", |_| {});
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert!(openssl_in_fixtures(&["ca", "-batch", "-config", "ec/intca/ca.cnf", "-revoke", "ec/revoke-later.pem"]));
+    assert!(openssl_in_fixtures(&["ca", "-batch", "-config", "ec/intca/ca.cnf", "-gencrl", "-out", "ec/int.later.crl.pem"]));
+    let mut s = store("ec");
+    s.add_crls_pem(&bytes("ec/int.later.crl.pem")).unwrap();
+    s.add_crls_pem(&bytes("ec/root.crl.pem")).unwrap();
+    let hard = ValidationOptions::at(now()).revocation(RevocationPolicy::HardFail);
+
+    let r = verify_at(&cms, &s, &hard);
+    assert_eq!((r.indication, r.sub_indication), (Indication::TotalPassed, None), "{r:#?}");
+    let t = r.poe_time.expect("POE used");
+    let cert = r.certificate.as_ref().expect("certificate report");
+    assert_eq!((cert.indication, cert.sub_indication), (Indication::TotalFailed, Some(SubIndication::Revoked)));
+    let revoked_at = cert.findings.iter().find_map(|f| match f {
+        govgate_certs::Finding::Revoked { depth: 0, revocation_date, .. } => Some(*revocation_date),
+        _ => None,
+    });
+    assert!(revoked_at.is_some_and(|d| t < d), "{t} {revoked_at:?}");
+
+    // no timestamp: revoked without proof of existence
+    let r = verify_at(&bytes("ec/doc-revoke-later-signer.p7s"), &s, &hard);
+    assert_eq!((r.indication, r.sub_indication), (Indication::Indeterminate, Some(SubIndication::RevokedNoPoe)), "{r:#?}");
+    // a timestamp made after the revocation is no proof either
+    let late = timestamped("ec/doc-revoke-later-signer.p7s", "poe-revoke-late", |_| {});
+    let r = verify_at(&late, &s, &hard);
+    assert_eq!((r.indication, r.sub_indication), (Indication::Indeterminate, Some(SubIndication::RevokedNoPoe)), "{r:#?}");
+    assert!(r.timestamp_time.is_some() && r.poe_time.is_none());
+    // certificate validation is unchanged: REVOKED stays TOTAL_FAILED
+    let c = govgate_certs::validate(&s, &common::cert("ec/revoke-later.pem"), &[common::cert("ec/int.pem")], &hard, None);
+    assert_eq!((c.indication, c.sub_indication), (Indication::TotalFailed, Some(SubIndication::Revoked)));
+    // openssl also refuses the signer with the new CRL
+    assert!(!common::openssl_verify(&[
+        "-crl_check",
+        "-CAfile",
+        "ec/root.pem",
+        "-untrusted",
+        "ec/int.pem",
+        "-CRLfile",
+        "ec/int.later.crl.pem",
+        "ec/revoke-later.pem"
+    ]));
 }

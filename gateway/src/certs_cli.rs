@@ -128,6 +128,9 @@ pub fn signature_text(reports: &[SignatureReport]) -> String {
         if let Some(t) = r.timestamp_time {
             out.push_str(&format!("  timestamp:      {}\n", time(t)));
         }
+        if let Some(t) = r.poe_time {
+            out.push_str(&format!("  existed at:     {} (proof of existence used for the signer certificate)\n", time(t)));
+        }
         out.push_str(&format!("  digest:         {}\n  chain:\n", r.digest_algorithm));
         chain_text(&mut out, &r.chain);
     }
