@@ -38,7 +38,7 @@ pub use crl::{CrlFetchError, CrlSource, RevocationPolicy};
 pub use error::{LoadError, ParseError};
 pub use esign::{verify_cms, verify_timestamp_token, SignatureReport, Signer, TimestampReport};
 pub use identity::{extract as extract_identity, IdKind, Identity};
-pub use parse::{certificates_from_pem, crls_from_pem, Certificate, Crl};
+pub use parse::{certificates_from_pem, crls_from_pem, Certificate, Crl, PolicyConstraints};
 pub use purpose::Purpose;
 pub use report::{CertificateReport, ChainElement, Finding, Indication, RevocationReason, SubIndication};
 pub use store::TrustStore;

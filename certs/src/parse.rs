@@ -184,6 +184,17 @@ pub(crate) fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
     out.extend_from_slice(content);
 }
 
+/// policyConstraints (RFC 5280 §4.2.1.11): skip counts before an explicit policy is required / policy
+/// mapping is inhibited. Parsed and reported; the RFC 5280 §6.1 policy tree is not built, so they are
+/// accepted but not enforced (see README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyConstraints {
+    /// requireExplicitPolicy SkipCerts.
+    pub require_explicit_policy: Option<u32>,
+    /// inhibitPolicyMapping SkipCerts.
+    pub inhibit_policy_mapping: Option<u32>,
+}
+
 /// Extension OIDs this crate processes (a critical extension outside this list is rejected).
 pub const HANDLED_EXTENSIONS: &[&str] = &[
     "2.5.29.19",         // basicConstraints
@@ -194,7 +205,9 @@ pub const HANDLED_EXTENSIONS: &[&str] = &[
     "2.5.29.14",         // subjectKeyIdentifier
     "2.5.29.35",         // authorityKeyIdentifier
     "2.5.29.31",         // cRLDistributionPoints
-    "2.5.29.32",         // certificatePolicies (accepted, not enforced: see README)
+    "2.5.29.32",         // certificatePolicies (parsed; accepted, not enforced: see README)
+    "2.5.29.36",         // policyConstraints (parsed; accepted, not enforced)
+    "2.5.29.54",         // inhibitAnyPolicy (parsed; accepted, not enforced)
     "1.3.6.1.5.5.7.1.1", // authorityInfoAccess
 ];
 
@@ -239,6 +252,12 @@ pub struct Certificate {
     pub authority_key_id: Option<Vec<u8>>,
     /// URIs of the cRLDistributionPoints fullName entries.
     pub crl_distribution_points: Vec<String>,
+    /// certificatePolicies policy identifiers (dotted OIDs; accepted, not enforced).
+    pub certificate_policies: Vec<String>,
+    /// policyConstraints (accepted, not enforced).
+    pub policy_constraints: Option<PolicyConstraints>,
+    /// inhibitAnyPolicy SkipCerts (accepted, not enforced).
+    pub inhibit_any_policy: Option<u32>,
     /// Critical extensions that are not processed by this crate (dotted OIDs).
     pub unknown_critical_extensions: Vec<String>,
     /// SHA-256 of `der`.
@@ -279,6 +298,9 @@ impl Certificate {
             subject_key_id: None,
             authority_key_id: None,
             crl_distribution_points: Vec::new(),
+            certificate_policies: Vec::new(),
+            policy_constraints: None,
+            inhibit_any_policy: None,
             unknown_critical_extensions: Vec::new(),
             sha256: Sha256::digest(used).into(),
         };
@@ -330,6 +352,16 @@ impl Certificate {
                         }
                     }
                 }
+                ParsedExtension::CertificatePolicies(policies) => {
+                    cert.certificate_policies = policies.iter().map(|p| p.policy_id.to_id_string()).collect();
+                }
+                ParsedExtension::PolicyConstraints(pc) => {
+                    cert.policy_constraints = Some(PolicyConstraints {
+                        require_explicit_policy: pc.require_explicit_policy,
+                        inhibit_policy_mapping: pc.inhibit_policy_mapping,
+                    })
+                }
+                ParsedExtension::InhibitAnyPolicy(iap) => cert.inhibit_any_policy = Some(iap.skip_certs),
                 ParsedExtension::ParseError { error } if handled && oid != "2.5.29.32" && oid != "1.3.6.1.5.5.7.1.1" => {
                     return Err(bad(error.to_string()));
                 }

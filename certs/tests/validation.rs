@@ -288,6 +288,28 @@ fn unknown_critical_extension() {
 }
 
 #[test]
+fn critical_policy_extensions_are_recognised() {
+    // critical certificatePolicies / policyConstraints / inhibitAnyPolicy are parsed, not "unknown"
+    let int = cert("ec/policy-int.pem");
+    assert_eq!(int.certificate_policies, vec!["1.2.156.112233.1".to_owned()]);
+    assert_eq!(
+        int.policy_constraints,
+        Some(govgate_certs::PolicyConstraints { require_explicit_policy: Some(0), inhibit_policy_mapping: Some(1) })
+    );
+    assert_eq!(int.inhibit_any_policy, Some(0));
+    assert!(int.unknown_critical_extensions.is_empty(), "{:?}", int.unknown_critical_extensions);
+    let leaf = cert("ec/policy-leaf.pem");
+    assert_eq!((leaf.certificate_policies.len(), leaf.policy_constraints, leaf.inhibit_any_policy), (1, None, None));
+    // the chain passes (accepted, not enforced), as with openssl (whose policy check is satisfied here)
+    let r = check("ec", "policy-leaf.pem", &["policy-int.pem"], &opts());
+    assert_verdict(&r, Indication::TotalPassed, None);
+    assert!(openssl_verify(&["-CAfile", "ec/root.pem", "-untrusted", "ec/policy-int.pem", "ec/policy-leaf.pem"]));
+    // certificates without these extensions have none
+    let plain = cert("ec/int.pem");
+    assert_eq!((plain.certificate_policies.len(), plain.policy_constraints, plain.inhibit_any_policy), (0, None, None));
+}
+
+#[test]
 fn identity_and_fingerprint() {
     for alg in ["ec", "sm2"] {
         let c = cert(&format!("{alg}/leaf.pem"));
