@@ -331,8 +331,15 @@ impl Gateway {
     }
 
     /// Answers a request to the built-in certificate API.
-    async fn serve_certs_api(&self, session: &mut Session, ctx: &mut RequestCtx, api: &CertsApi, has_body: bool) -> Result<()> {
-        let (status, mut body, extra) = if !api.authorized(&session.req_header().headers) {
+    async fn serve_certs_api(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        api: &CertsApi,
+        has_body: bool,
+        authorized: bool,
+    ) -> Result<()> {
+        let (status, mut body, extra) = if !authorized {
             ctx.refused = Some("unauthorized");
             self.record_refusal(session.req_header(), ctx, Kind::AuthFailure, 401, None);
             let body = serde_json::json!({ "error": "unauthorized", "message": "send an API key: Authorization: Bearer KEY" });
@@ -518,7 +525,17 @@ impl ProxyHttp for Gateway {
                 match state.policy.apps[app].builtin {
                     Some(Builtin::CertsApi) => {
                         if let Some(api) = &state.certs_api {
-                            self.serve_certs_api(session, ctx, api, has_body).await?;
+                            // An API key from the policy, or (when the app's `access` asks for a
+                            // login) what single sign-on lets in: an app's bearer token on its
+                            // `api_paths`, or a signed-in person with the required roles.
+                            let mut authorized = api.authorized(&session.req_header().headers);
+                            if !authorized && !state.policy.apps[app].access.is_public() {
+                                if self.sso_gate(session, ctx, app, has_body).await?.is_none() {
+                                    return Ok(true);
+                                }
+                                authorized = true;
+                            }
+                            self.serve_certs_api(session, ctx, api, has_body, authorized).await?;
                             return Ok(true);
                         }
                     }

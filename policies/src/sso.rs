@@ -139,8 +139,10 @@ pub fn check(policy: &Policy, out: &mut Vec<Problem>) {
         let protected = !app.access.is_public() || app.access_paths.iter().any(|p| !p.access.is_public());
         if app.builtin == Some(Builtin::Console) {
             check_console(app, i, out);
-        } else if protected && app.builtin.is_some() {
-            out.push(Problem { path: at("access"), message: "a builtin service cannot be put behind the gateway's login".into() });
+        } else if protected && app.builtin == Some(Builtin::Idp) {
+            // The certificate API may sit behind the login (its callers then use tokens or
+            // sessions as well as API keys); the provider cannot: the login runs through it.
+            out.push(Problem { path: at("access"), message: "the identity provider cannot be put behind the gateway's login".into() });
         }
         check_access(&app.access, at("access"), out);
         let mut seen = HashSet::new();
@@ -286,7 +288,12 @@ upstreams = ["127.0.0.1:9001"]
         let e = errors(
             &format!("{BASE}access = {{ roles = [\"security\"] }}\n").replace("upstreams = [\"127.0.0.1:9001\"]", "builtin = \"idp\""),
         );
-        assert!(e.iter().any(|e| e.contains("cannot be put behind")), "other builtin services stay unprotected: {e:?}");
+        assert!(e.iter().any(|e| e.contains("cannot be put behind")), "the provider stays unprotected: {e:?}");
+        let e = errors(
+            &format!("{BASE}access = \"login\"\napi_paths = [\"/api\"]\n")
+                .replace("upstreams = [\"127.0.0.1:9001\"]", "builtin = \"certs_api\""),
+        );
+        assert!(!e.iter().any(|e| e.contains("cannot be put behind")), "the certificate API may ask for a login: {e:?}");
     }
 
     #[test]

@@ -156,6 +156,42 @@ impl Browser {
         assert_eq!(back.status, 303, "the callback opens the session: {}", back.body);
         self.follow(host, &back).await
     }
+
+    /// An access token for `client` (a public client whose redirect URIs include
+    /// `https://CLIENT.test:PORT/cb`) through the code flow with PKCE, as that client would get it,
+    /// logging in at the provider as `username` if there is no provider session yet.
+    pub async fn access_token(&mut self, client: &str, username: &str, password: &str) -> String {
+        let verifier = "v".repeat(50);
+        let challenge = {
+            use sha2::Digest;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+        };
+        let redirect = self.url(&format!("{client}.test"), "/cb");
+        let url = format!(
+            "{}?response_type=code&client_id={client}&redirect_uri={}&scope=openid%20profile&state=s&code_challenge={challenge}&code_challenge_method=S256",
+            self.url("id.test", "/authorize"),
+            redirect.replace(':', "%3A").replace('/', "%2F")
+        );
+        let r = self.get(&url).await;
+        let r = if r.status == 200 { self.log_in(&r, username, password).await } else { r };
+        assert_eq!(r.status, 303, "{}", r.body);
+        let code = query(r.location.as_deref().unwrap())["code"].clone();
+        let token_url = self.url("id.test", "/token");
+        let t = self
+            .post(
+                &token_url,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("client_id", client),
+                    ("redirect_uri", &redirect),
+                    ("code_verifier", &verifier),
+                ],
+            )
+            .await;
+        assert_eq!(t.status, 200, "{}", t.body);
+        serde_json::from_str::<serde_json::Value>(&t.body).unwrap()["access_token"].as_str().unwrap().to_string()
+    }
 }
 
 /// The host of a URL.

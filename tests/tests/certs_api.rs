@@ -177,3 +177,66 @@ async fn files_are_uploaded_as_multipart_form_data() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(body["incident_id"].as_str().is_some(), "{body}");
 }
+
+/// With an `access` rule on the API's app, single sign-on admits callers too: an app's access
+/// token from the built-in provider on the API paths, next to the policy's API keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_tokens_from_the_provider_are_accepted_when_the_app_asks_for_a_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = dir.path().join("fx");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs/tests/fixtures/make.sh");
+    assert!(Command::new("sh").arg(script).arg(&fx).status().unwrap().success(), "fixtures");
+    std::fs::create_dir_all(dir.path().join("trust/anchors")).unwrap();
+    std::fs::copy(fx.join("ec/root.pem"), dir.path().join("trust/anchors/root.pem")).unwrap();
+    let out = String::from_utf8(Command::new(binary()).arg("api-key").output().unwrap().stdout).unwrap();
+    let field = |name: &str| out.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().to_string();
+    let (key, hash) = (field("key:"), field("sha256:"));
+    let policy = format!(
+        "[idp]\nissuer = \"https://id.test:{{HTTPS}}\"\nclients = \"clients.toml\"\n\n[certs]\ntrust = \"{}\"\napi_keys_sha256 = [\"{hash}\"]\n\n[[apps]]\nname = \"id\"\nhosts = [\"id.test\"]\nbuiltin = \"idp\"\n\n[[apps]]\nname = \"certs\"\nhosts = [\"certs.test\"]\nbuiltin = \"certs_api\"\naccess = \"login\"\napi_paths = [\"/api\"]\napi_scopes = [\"profile\"]\n",
+        dir.path().join("trust").display()
+    );
+    let gw = Gateway::start(&policy);
+    let port = gw.https_port;
+    std::fs::write(
+        gw.dir.path().join("clients.toml"),
+        format!("[[client]]\nid = \"certs\"\nauth_method = \"none\"\nredirect_uris = [\"https://certs.test:{port}/.govgate/callback\", \"https://certs.test:{port}/cb\"]\ngrant_types = [\"authorization_code\"]\nscopes = [\"openid\", \"profile\"]\nfirst_party = true\n"),
+    )
+    .unwrap();
+    let mut cfg = govgate_idp::IdpConfig::new(format!("https://id.test:{port}"), gw.dir.path().join("data/idp"));
+    cfg.clients_file = gw.dir.path().join("clients.toml");
+    let idp = govgate_idp::Idp::open(cfg).await.expect("open the provider's store");
+    let clerk = govgate_idp::users::NewUser {
+        username: "wang".into(),
+        kind: Some(govgate_idp::users::AccountKind::Staff),
+        display_name: "王五".into(),
+        password: "Correct-Horse-9".into(),
+        ..Default::default()
+    };
+    govgate_idp::admin::add_user(idp.store(), "test", &clerk, govgate_idp::password::Argon2Params::TEST).await.unwrap();
+
+    let mut b = govgate_tests::web::Browser::new(&gw, &["id.test", "certs.test"]);
+    let url = b.url("certs.test", "/api/certs/verify");
+    let good = json!({ "certificate": std::fs::read_to_string(fx.join("ec/leaf.pem")).unwrap(), "chain": [std::fs::read_to_string(fx.join("ec/int.pem")).unwrap()], "purpose": "tls-client" });
+    let http = b.http().clone();
+    let call = |auth: Option<String>| {
+        let mut rb = http.post(&url).json(&good);
+        if let Some(a) = auth {
+            rb = rb.header("authorization", a);
+        }
+        async move {
+            let r = rb.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, body) = call(None).await;
+    assert_eq!(status, 401, "no credentials: {body}");
+    let (status, body) = call(Some("Bearer not-a-token".into())).await;
+    assert_eq!(status, 401, "neither a key nor a token: {body}");
+    let (status, body) = call(Some(format!("Bearer {key}"))).await;
+    assert_eq!(status, 200, "the API key still works: {body}");
+    let token = b.access_token("certs", "wang", "Correct-Horse-9").await;
+    let (status, body) = call(Some(format!("Bearer {token}"))).await;
+    assert_eq!(status, 200, "a token for the app: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["indication"], "TOTAL_PASSED", "{v}");
+}

@@ -288,12 +288,12 @@ async fn roles_step_up_and_bearer_tokens() {
     assert_eq!(garbage.status, 401);
     assert!(garbage.www_authenticate.unwrap().contains("error=\"invalid_token\""));
     // A real access token for client "api" (the provider already has the session).
-    let token = access_token(&mut b, "api").await;
+    let token = b.access_token("api", "zhangsan", PASSWORD).await;
     let ok = b.get_with(&api, &[("authorization", &format!("Bearer {token}"))]).await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(c.received().last().unwrap().header("x-govgate-user"), Some(uid.as_str()));
     // Another client's token: wrong audience.
-    let tax_token = access_token(&mut b, "tax").await;
+    let tax_token = b.access_token("tax", "zhangsan", PASSWORD).await;
     let wrong = b.get_with(&api, &[("authorization", &format!("Bearer {tax_token}"))]).await;
     assert_eq!(wrong.status, 401);
     assert!(wrong.www_authenticate.unwrap().contains("another audience"));
@@ -304,40 +304,6 @@ async fn roles_step_up_and_bearer_tokens() {
     let expired = b.get_with(&api, &[("authorization", &format!("Bearer {token}"))]).await;
     assert_eq!(expired.status, 401);
     assert!(expired.www_authenticate.unwrap().contains("expired"));
-}
-
-/// An access token for `client` through the code flow, as that client would get it.
-async fn access_token(b: &mut Browser, client: &str) -> String {
-    let verifier = "v".repeat(50);
-    let challenge = {
-        use sha2::Digest;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
-    };
-    let redirect = b.url(&format!("{client}.test"), "/cb");
-    let url = format!(
-        "{}?response_type=code&client_id={client}&redirect_uri={}&scope=openid%20profile&state=s&code_challenge={challenge}&code_challenge_method=S256",
-        b.url("id.test", "/authorize"),
-        redirect.replace(':', "%3A").replace('/', "%2F")
-    );
-    let r = b.get(&url).await;
-    let r = if r.status == 200 { b.log_in(&r, "zhangsan", PASSWORD).await } else { r };
-    assert_eq!(r.status, 303, "{}", r.body);
-    let code = query(r.location.as_deref().unwrap())["code"].clone();
-    let token_url = b.url("id.test", "/token");
-    let t = b
-        .post(
-            &token_url,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("client_id", client),
-                ("redirect_uri", &redirect),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
-    assert_eq!(t.status, 200, "{}", t.body);
-    serde_json::from_str::<serde_json::Value>(&t.body).unwrap()["access_token"].as_str().unwrap().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
