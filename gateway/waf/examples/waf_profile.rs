@@ -6,7 +6,8 @@
 //!     target/release/examples/waf_profile get 1 200
 //! ```
 //!
-//! Arguments: request (`get`, `post` (urlencoded form), `json`, `sqli`), paranoia level, iterations.
+//! Arguments: request (`get`, `post` (urlencoded form), `json`, `sqli`, or `bare`: `GET /` with
+//! only a Host header, what wrk sends in `bench/run.sh`), paranoia level, iterations.
 //! Only `inspect_n` is measured (loading CRS is excluded by `--toggle-collect`). It also
 //! prints allocations (and reallocations) per request, counted by a wrapper around the system allocator.
 
@@ -73,6 +74,9 @@ fn request(kind: &str) -> Req {
         "json" => Some("application/json"),
         _ => (!body.is_empty()).then_some("application/x-www-form-urlencoded; charset=utf-8"),
     };
+    if kind == "bare" {
+        return Req { method: "GET", uri: "/", headers: vec![("Host", "127.0.0.1:18714".to_string())], body: b"" };
+    }
     Req { method, uri, headers: common::browser_headers(content_type, body.len()), body }
 }
 

@@ -114,17 +114,36 @@ impl SetVar {
 /// An inclusive id range.
 pub type IdRange = (u64, u64);
 
+/// A tag named by a `ctl`: as written, and its id in the engine's tag table (resolved when
+/// the engine is built, so that the request path compares integers, not strings).
+#[derive(Debug, Clone)]
+pub struct TagRef {
+    /// The tag as written.
+    pub name: String,
+    /// Id of the (case-folded) tag; [`TagRef::NONE`] when no rule carries it.
+    pub id: u32,
+}
+
+impl TagRef {
+    /// The id of a tag that no rule carries (it removes nothing).
+    pub const NONE: u32 = u32::MAX;
+
+    fn new(name: &str) -> TagRef {
+        TagRef { name: name.to_string(), id: TagRef::NONE }
+    }
+}
+
 /// `ctl` operations.
 #[derive(Debug, Clone)]
 pub enum Ctl {
     /// `ctl:ruleRemoveById=N[-M]`
     RemoveById(IdRange),
     /// `ctl:ruleRemoveByTag=T`
-    RemoveByTag(String),
+    RemoveByTag(TagRef),
     /// `ctl:ruleRemoveTargetById=N;VAR:key`
     RemoveTargetById(IdRange, Var, KeySel),
     /// `ctl:ruleRemoveTargetByTag=T;VAR:key`
-    RemoveTargetByTag(String, Var, KeySel),
+    RemoveTargetByTag(TagRef, Var, KeySel),
     /// `ctl:ruleEngine=...`
     RuleEngine(Mode),
     /// `ctl:requestBodyProcessor=...`
@@ -228,7 +247,7 @@ fn parse_ctl(v: &str, loc: &Loc) -> Result<Ctl, LoadError> {
     let bad = || loc.syntax(format!("bad ctl value: {v}"));
     Ok(match k.to_ascii_lowercase().as_str() {
         "ruleremovebyid" => Ctl::RemoveById(parse_range(val).ok_or_else(bad)?),
-        "ruleremovebytag" => Ctl::RemoveByTag(val.to_string()),
+        "ruleremovebytag" => Ctl::RemoveByTag(TagRef::new(val)),
         "ruleremovetargetbyid" => {
             let (id, t) = val.split_once(';').ok_or_else(bad)?;
             let (var, key) = parse_single_target(t, loc)?;
@@ -237,7 +256,7 @@ fn parse_ctl(v: &str, loc: &Loc) -> Result<Ctl, LoadError> {
         "ruleremovetargetbytag" => {
             let (tag, t) = val.split_once(';').ok_or_else(bad)?;
             let (var, key) = parse_single_target(t, loc)?;
-            Ctl::RemoveTargetByTag(tag.to_string(), var, key)
+            Ctl::RemoveTargetByTag(TagRef::new(tag), var, key)
         }
         "ruleengine" => Ctl::RuleEngine(Mode::parse(val).ok_or_else(bad)?),
         "requestbodyprocessor" => Ctl::RequestBodyProcessor(match val.to_ascii_uppercase().as_str() {

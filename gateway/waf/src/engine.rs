@@ -2,7 +2,7 @@
 //! load-time removal/update directives and resolves `skipAfter` jumps.
 //! An [`Engine`] is immutable, `Send + Sync` and cheap to clone.
 
-use crate::actions::{compile_actions, Actions, BodyProcessor, Disruptive, Mode};
+use crate::actions::{compile_actions, Actions, BodyProcessor, Ctl, Disruptive, Mode, TagRef};
 use crate::error::{LoadError, Loc};
 use crate::operators::{self, Operator};
 use crate::parser::{parse_actions, parse_operator, parse_targets, split_directives, Directive, RawOperator};
@@ -311,6 +311,7 @@ impl Loader {
             chain_id,
             pf_bit: None,
             pf_group: None,
+            tag_ids: Vec::new(),
         };
         if rule.actions.chain {
             self.chain.push(rule);
@@ -338,6 +339,7 @@ impl Loader {
         for n in TX_PRESET_NAMES {
             tx_names.intern(n);
         }
+        resolve_tags(&mut entries);
         for e in entries.iter_mut() {
             if let Entry::Rule(r) = e {
                 resolve_rule(r, &mut tx_names);
@@ -400,6 +402,41 @@ impl Loader {
             tx_names,
         };
         Ok(Engine { inner: Arc::new(inner) })
+    }
+}
+
+/// Numbers every tag (case-folded) that a rule carries, gives each rule its sorted
+/// [`Rule::tag_ids`] and each `ctl` that names a tag the tag's id.
+fn resolve_tags(entries: &mut [Entry]) {
+    let mut ids: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    for e in entries.iter_mut() {
+        if let Entry::Rule(r) = e {
+            let mut own: Vec<u32> = r
+                .actions
+                .tags
+                .iter()
+                .map(|t| {
+                    let n = ids.len() as u32;
+                    *ids.entry(t.to_ascii_lowercase()).or_insert(n)
+                })
+                .collect();
+            own.sort_unstable();
+            own.dedup();
+            r.tag_ids = own;
+        }
+    }
+    for e in entries.iter_mut() {
+        if let Entry::Rule(r) = e {
+            let mut link: Option<&mut Rule> = Some(&mut **r);
+            while let Some(l) = link {
+                for c in l.actions.ctls.iter_mut() {
+                    if let Ctl::RemoveByTag(t) | Ctl::RemoveTargetByTag(t, _, _) = c {
+                        t.id = ids.get(&t.name.to_ascii_lowercase()).copied().unwrap_or(TagRef::NONE);
+                    }
+                }
+                link = l.chained.as_deref_mut();
+            }
+        }
     }
 }
 

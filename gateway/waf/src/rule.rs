@@ -39,11 +39,19 @@ pub struct Rule {
     /// one union of their values' prefilter scans per phase, so a link whose
     /// literals occur in none of the values is skipped without visiting them.
     pub pf_group: Option<u32>,
+    /// Ids of the (case-folded) tags in the engine's tag table, sorted; filled when the
+    /// engine is built (see [`crate::actions::TagRef`]).
+    pub tag_ids: Vec<u32>,
 }
 
 impl Rule {
     /// Whether the rule carries tag `t` (case-insensitive).
     pub fn has_tag(&self, t: &str) -> bool {
         self.actions.tags.iter().any(|x| x.eq_ignore_ascii_case(t))
+    }
+
+    /// Whether the rule carries the tag with this id (see [`Rule::tag_ids`]).
+    pub fn has_tag_id(&self, id: u32) -> bool {
+        self.tag_ids.binary_search(&id).is_ok()
     }
 }

@@ -10,19 +10,22 @@
 
 use crate::fxhash::FxHashMap;
 use crate::prefilter::Prefilter;
-use crate::transforms::Transform;
+use crate::transforms::{changes, ChangeSet, Transform};
 
 /// Interned transformation chains (node 0 is the empty chain).
 #[derive(Debug, Clone)]
 pub struct ChainTable {
     /// `(parent, step)` per node; entry 0 is a placeholder for the root.
     nodes: Vec<(u32, Transform)>,
+    /// Per node: the set of its chain's steps, and the same without the steps
+    /// that only change letter case.
+    steps: Vec<(ChangeSet, ChangeSet)>,
     index: FxHashMap<(u32, Transform), u32>,
 }
 
 impl Default for ChainTable {
     fn default() -> Self {
-        ChainTable { nodes: vec![(0, Transform::Lowercase)], index: FxHashMap::default() }
+        ChainTable { nodes: vec![(0, Transform::Lowercase)], steps: vec![(0, 0)], index: FxHashMap::default() }
     }
 }
 
@@ -35,6 +38,9 @@ impl ChainTable {
                 Some(n) => *n,
                 None => {
                     let n = self.nodes.len() as u32;
+                    let (all, scan) = self.steps[node as usize];
+                    let scan = if t.only_changes_case() { scan } else { scan | t.bit() };
+                    self.steps.push((all | t.bit(), scan));
                     self.nodes.push((node, t));
                     self.index.insert((node, t), n);
                     n
@@ -59,6 +65,11 @@ impl ChainTable {
         self.step(node).map(|(p, _)| p)
     }
 
+    /// The steps of a node's chain (all of them, and those that change more than case).
+    fn step_sets(&self, node: u32) -> (ChangeSet, ChangeSet) {
+        self.steps.get(node as usize).copied().unwrap_or((ChangeSet::MAX, ChangeSet::MAX))
+    }
+
     fn step(&self, node: u32) -> Option<(u32, Transform)> {
         if node == 0 {
             return None;
@@ -74,6 +85,8 @@ struct Slot {
     val: Option<Vec<u8>>,
     /// 1 + offset of the value's prefilter scan in `TCache::scans` (0: not scanned yet).
     bits: u32,
+    /// For raw slots: the transformations that may change the value ([`changes`]).
+    changes: ChangeSet,
 }
 
 /// Per-transaction memo of transformation results, keyed by the raw value's
@@ -167,7 +180,8 @@ impl TCache {
     }
 
     /// The slot holding `raw` transformed by chain `node`, computing it (and its
-    /// prefixes) if needed.
+    /// prefixes) if needed. A chain none of whose steps can change the value (one
+    /// pass over the value tells, see [`changes`]) gives the raw slot at once.
     pub fn slot(&mut self, chains: &ChainTable, raw: &[u8], node: u32) -> u32 {
         if self.map.capacity() == 0 {
             // A CRS request memoizes a few hundred (value, chain) pairs per phase.
@@ -178,13 +192,21 @@ impl TCache {
         if let Some(s) = self.map.get(&key) {
             return *s;
         }
-        let s = match chains.step(node) {
-            None => self.push(None),
-            Some((parent, tr)) => {
-                let ps = self.slot(chains, raw, parent);
-                match tr.apply_changed(self.value(ps, raw)) {
-                    None => ps,
-                    Some(v) => self.push(Some(v)),
+        let raw_slot = self.raw_slot(raw);
+        if node == 0 {
+            return raw_slot;
+        }
+        let s = if self.slots[raw_slot as usize].changes & chains.step_sets(node).0 == 0 {
+            raw_slot
+        } else {
+            match chains.step(node) {
+                None => raw_slot,
+                Some((parent, tr)) => {
+                    let ps = self.slot(chains, raw, parent);
+                    match tr.apply_changed(self.value(ps, raw)) {
+                        None => ps,
+                        Some(v) => self.push(Some(v), 0),
+                    }
                 }
             }
         };
@@ -192,8 +214,31 @@ impl TCache {
         s
     }
 
-    fn push(&mut self, val: Option<Vec<u8>>) -> u32 {
-        self.slots.push(Slot { val, bits: 0 });
+    /// The slot of the untransformed value (created with its [`changes`] on first use).
+    fn raw_slot(&mut self, raw: &[u8]) -> u32 {
+        let key = (raw.as_ptr() as usize, raw.len(), 0);
+        if let Some(s) = self.map.get(&key) {
+            return *s;
+        }
+        let s = self.push(None, changes(raw));
+        self.map.insert(key, s);
+        s
+    }
+
+    /// A slot whose value has the same prefilter scan as `raw` transformed by chain
+    /// `node`: the raw slot when the chain's steps can at most change letter case
+    /// on this value (the scan ignores case), else the chain's own slot.
+    pub fn scan_slot(&mut self, chains: &ChainTable, raw: &[u8], node: u32) -> u32 {
+        let raw_slot = self.raw_slot(raw);
+        if self.slots[raw_slot as usize].changes & chains.step_sets(node).1 == 0 {
+            raw_slot
+        } else {
+            self.slot(chains, raw, node)
+        }
+    }
+
+    fn push(&mut self, val: Option<Vec<u8>>, changes: ChangeSet) -> u32 {
+        self.slots.push(Slot { val, bits: 0, changes });
         (self.slots.len() - 1) as u32
     }
 

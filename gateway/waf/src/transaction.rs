@@ -164,6 +164,22 @@ const SLOT_BLOCKING_INBOUND: u32 = 10;
 const SLOT_ANOMALY: u32 = 11;
 const SLOT_BLOCKING_OUTBOUND: u32 = 12;
 
+/// The rules a `ctl:ruleRemoveTarget…` applies to.
+#[derive(Debug)]
+enum RuleSel {
+    Ids(IdRange),
+    Tag(u32),
+}
+
+impl RuleSel {
+    fn selects(&self, rule: &Rule) -> bool {
+        match self {
+            RuleSel::Ids(r) => r.0 <= rule.id && rule.id <= r.1,
+            RuleSel::Tag(t) => rule.has_tag_id(*t),
+        }
+    }
+}
+
 /// A TX variable named by a `setvar`.
 enum TxRef {
     Slot(u32),
@@ -239,8 +255,10 @@ pub struct Transaction {
     resp_body: Vec<u8>,
     resp_content_type: Vec<u8>,
     removed_ids: Vec<IdRange>,
-    removed_tags: Vec<String>,
-    removed_targets: Vec<(Option<IdRange>, Option<String>, Var, KeySel)>,
+    /// Tag ids (see [`crate::actions::TagRef`]) removed by `ctl:ruleRemoveByTag`.
+    removed_tags: Vec<u32>,
+    /// Targets removed by `ctl:ruleRemoveTargetBy{Id,Tag}`: the rules (id range or tag id) and the target.
+    removed_targets: Vec<(RuleSel, Var, KeySel)>,
     allow_request: bool,
     events: Vec<MatchEvent>,
     intervention: Option<Intervention>,
@@ -717,7 +735,7 @@ impl Transaction {
     }
 
     fn is_removed(&self, rule: &Rule) -> bool {
-        id_in(&self.removed_ids, rule.id) || self.removed_tags.iter().any(|t| rule.has_tag(t))
+        id_in(&self.removed_ids, rule.id) || self.removed_tags.iter().any(|t| rule.has_tag_id(*t))
     }
 
     /// Evaluates a whole chain; on success runs the head's actions and logs.
@@ -770,23 +788,15 @@ impl Transaction {
         let mut n_found = 0usize;
         {
             let this = &*self;
-            let extra: Vec<(Var, &KeySel)> = if this.removed_targets.is_empty() {
-                Vec::new()
-            } else {
-                this.removed_targets
-                    .iter()
-                    .filter(|(ids, tag, _, _)| {
-                        ids.is_some_and(|r| r.0 <= head.id && head.id <= r.1) || tag.as_ref().is_some_and(|t| head.has_tag(t))
-                    })
-                    .map(|(_, _, v, k)| (*v, k))
-                    .collect()
-            };
-            if extra.is_empty() && !this.group_may_match(rule) {
-                drop(extra);
+            // The group's union covers all of the link's targets, so it may also rule out a
+            // link some of whose targets a `ctl` removed (fewer values can only match less).
+            if !this.group_may_match(rule) {
                 self.found_scratch = found;
                 self.caps_scratch = tmp_caps;
                 return false;
             }
+            let extra: SmallVec<[(Var, &KeySel); 4]> =
+                this.removed_targets.iter().filter(|(sel, _, _)| sel.selects(head)).map(|(_, v, k)| (*v, k)).collect();
             let expand = |m: &Macro| this.expand(m, head);
             let want_caps = rule.actions.capture && !rule.operator.negated;
             for t in &rule.targets.targets {
@@ -863,7 +873,7 @@ impl Transaction {
                 let mut cache = self.tcache.borrow_mut();
                 match &v.value {
                     Cow::Borrowed(raw) => {
-                        let slot = cache.slot(&inner.chains, raw, rule.chain_id);
+                        let slot = cache.scan_slot(&inner.chains, raw, rule.chain_id);
                         cache.or_scan_into_group(slot, raw, pf, g);
                     }
                     // Computed values are not memoized; never skip on their account.
@@ -934,13 +944,13 @@ impl Transaction {
         let inner = &self.engine.inner;
         let slot = {
             let mut cache = self.tcache.borrow_mut();
-            let slot = cache.slot(&inner.chains, raw, rule.chain_id);
             if let (Some(bit), Some(pf)) = (rule.pf_bit, inner.prefilter.as_ref()) {
-                if !cache.has_literal(slot, raw, pf, bit) {
+                let scan = cache.scan_slot(&inner.chains, raw, rule.chain_id);
+                if !cache.has_literal(scan, raw, pf, bit) {
                     return false;
                 }
             }
-            slot
+            cache.slot(&inner.chains, raw, rule.chain_id)
         };
         let cache = self.tcache.borrow();
         let input = cache.value(slot, raw);
@@ -1032,9 +1042,9 @@ impl Transaction {
         for c in &link.actions.ctls {
             match c {
                 Ctl::RemoveById(r) => self.removed_ids.push(*r),
-                Ctl::RemoveByTag(t) => self.removed_tags.push(t.clone()),
-                Ctl::RemoveTargetById(r, v, k) => self.removed_targets.push((Some(*r), None, *v, k.clone())),
-                Ctl::RemoveTargetByTag(t, v, k) => self.removed_targets.push((None, Some(t.clone()), *v, k.clone())),
+                Ctl::RemoveByTag(t) => self.removed_tags.push(t.id),
+                Ctl::RemoveTargetById(r, v, k) => self.removed_targets.push((RuleSel::Ids(*r), *v, k.clone())),
+                Ctl::RemoveTargetByTag(t, v, k) => self.removed_targets.push((RuleSel::Tag(t.id), *v, k.clone())),
                 Ctl::RuleEngine(m) => self.mode = *m,
                 Ctl::RequestBodyProcessor(p) => self.processor = Some(*p),
                 Ctl::ForceRequestBodyVariable(b) => self.force_body_var = *b,

@@ -196,6 +196,139 @@ impl Transform {
     }
 }
 
+impl Transform {
+    /// Every transformation, in declaration order (bit `t as u32` of a [`ChangeSet`]).
+    pub const ALL: [Transform; 30] = {
+        use Transform::*;
+        [
+            Lowercase,
+            Uppercase,
+            UrlDecode,
+            UrlDecodeUni,
+            HtmlEntityDecode,
+            JsDecode,
+            CssDecode,
+            CmdLine,
+            CompressWhitespace,
+            RemoveWhitespace,
+            RemoveNulls,
+            ReplaceNulls,
+            ReplaceComments,
+            RemoveCommentsChar,
+            RemoveComments,
+            EscapeSeqDecode,
+            HexEncode,
+            HexDecode,
+            Base64Decode,
+            Base64DecodeExt,
+            Base64Encode,
+            Length,
+            Sha1,
+            NormalizePath,
+            NormalizePathWin,
+            Utf8ToUnicode,
+            Trim,
+            TrimLeft,
+            TrimRight,
+            UrlEncode,
+        ]
+    };
+
+    /// This transformation's bit in a [`ChangeSet`].
+    pub fn bit(self) -> ChangeSet {
+        1 << (self as u32)
+    }
+
+    /// Whether the transformation only changes letter case (so it leaves the
+    /// ASCII-case-insensitive prefilter scan of a value as it was).
+    pub fn only_changes_case(self) -> bool {
+        matches!(self, Transform::Lowercase | Transform::Uppercase)
+    }
+}
+
+/// A set of transformations (bit `t as u32` for each [`Transform`] `t`).
+pub type ChangeSet = u32;
+
+/// The transformations that may change `v`, found in one pass over it: the bit of
+/// `t` is clear only when [`Transform::is_identity_on`] holds for `t` on `v`. A chain
+/// none of whose steps is in the set leaves `v` as it is (each step sees `v`).
+pub fn changes(v: &[u8]) -> ChangeSet {
+    use Transform::*;
+    let mut out: ChangeSet = HexEncode.bit()
+        | HexDecode.bit()
+        | Base64Decode.bit()
+        | Base64DecodeExt.bit()
+        | Base64Encode.bit()
+        | Length.bit()
+        | Sha1.bit()
+        | UrlEncode.bit();
+    let (mut upper, mut lower, mut pct, mut amp, mut bslash, mut cmd, mut space, mut compress) =
+        (false, false, false, false, false, false, false, false);
+    let (mut nul, mut hash, mut slash_star, mut star_slash, mut dash_dash, mut non_ascii, mut dot, mut slash_slash) =
+        (false, false, false, false, false, false, false, false);
+    let mut prev = 0u8;
+    let mut prev_space = false;
+    for &c in v {
+        match c {
+            b'A'..=b'Z' => upper = true,
+            b'a'..=b'z' => lower = true,
+            b'%' | b'+' => pct = true,
+            b'&' => amp = true,
+            b'\\' => bslash = true,
+            b'"' | b'\'' | b'^' | b',' | b';' => cmd = true,
+            0 => nul = true,
+            b'#' => hash = true,
+            b'*' if prev == b'/' => slash_star = true,
+            b'/' if prev == b'*' => star_slash = true,
+            b'/' if prev == b'/' => slash_slash = true,
+            b'-' if prev == b'-' => dash_dash = true,
+            b'.' => dot = true,
+            _ => {}
+        }
+        let sp = is_space(c);
+        if sp {
+            space = true;
+            if c != b' ' || prev_space {
+                compress = true;
+            }
+        }
+        non_ascii |= c >= 0x80;
+        prev_space = sp;
+        prev = c;
+    }
+    let mut set = |t: Transform, changes: bool| {
+        if changes {
+            out |= t.bit();
+        }
+    };
+    set(Lowercase, upper);
+    set(Uppercase, lower);
+    set(UrlDecode, pct);
+    set(UrlDecodeUni, pct);
+    set(HtmlEntityDecode, amp);
+    set(JsDecode, bslash);
+    set(CssDecode, bslash);
+    set(EscapeSeqDecode, bslash);
+    set(CmdLine, upper || cmd || bslash || space);
+    set(CompressWhitespace, compress);
+    set(RemoveWhitespace, space);
+    set(RemoveNulls, nul);
+    set(ReplaceNulls, nul);
+    set(ReplaceComments, slash_star);
+    set(RemoveComments, hash || slash_star || dash_dash);
+    set(RemoveCommentsChar, hash || slash_star || star_slash || dash_dash);
+    // A path without `.` and `//` has no `.`/`..` segment and no empty inner one.
+    let path_changes = |win: bool| (dot || slash_slash || (win && bslash)) && !path_is_normal(v, win);
+    set(NormalizePath, path_changes(false));
+    set(NormalizePathWin, path_changes(true));
+    set(Utf8ToUnicode, non_ascii);
+    let (first_sp, last_sp) = (v.first().is_some_and(|c| is_space(*c)), v.last().is_some_and(|c| is_space(*c)));
+    set(Trim, first_sp || last_sp);
+    set(TrimLeft, first_sp);
+    set(TrimRight, last_sp);
+    out
+}
+
 fn has_any(v: &[u8], needles: &[&[u8]]) -> bool {
     needles.iter().any(|n| memchr::memmem::find(v, n).is_some())
 }
@@ -723,6 +856,34 @@ mod tests {
 
     fn t(tr: super::Transform, s: &str) -> String {
         String::from_utf8_lossy(&tr.apply(s.as_bytes())).into_owned()
+    }
+
+    /// `changes` may only clear a transformation's bit when the transformation leaves the
+    /// value as it is: checked on generated values built from the bytes that matter.
+    #[test]
+    fn changes_never_misses_a_change() {
+        let alphabet: &[u8] = b"aZ09 \t\r\n%+&\\\"'^,;#/*-.<!\x00\xa0\xe5\x0b";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 9) as usize;
+            let v: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            let set = super::changes(&v);
+            for tr in super::Transform::ALL {
+                if set & tr.bit() == 0 {
+                    assert_eq!(tr.apply(&v), v, "{tr:?} changed {v:?} but changes() said it would not");
+                }
+            }
+        }
+        // The common benign case: a plain lower-case word changes under none of the decoders.
+        let set = super::changes(b"passport");
+        assert_eq!(set & (UrlDecodeUni.bit() | HtmlEntityDecode.bit() | Lowercase.bit() | CmdLine.bit()), 0);
+        assert_ne!(set & Uppercase.bit(), 0);
     }
 
     #[test]
