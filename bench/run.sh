@@ -11,6 +11,11 @@
 #   WARMUP           seconds of the warm-up run before each measured run [3]
 #   ROUNDS           measured runs per proxy, interleaved; the median is reported [3]
 #   CONNECTIONS      wrk connections [32]
+#   REQUEST          what wrk sends [bare]: `bare` is wrk's own `GET /` with only a Host header
+#                    (127.0.0.1:port); `browser` is what a citizen's browser sends to a service
+#                    page: `GET /apply/status?ref=A2024-00017&lang=zh`, Host services.gov.example,
+#                    User-Agent, Accept, Accept-Language, Accept-Encoding, two cookies and a
+#                    Referer (the same request as the WAF engine benchmark's benign GET)
 #   WRK_THREADS      wrk threads, the same for all proxies [2]
 #   TARGETS          which proxies to run, in order ["gateway-plain gateway-ratelimit nginx"];
 #                    also known: gateway-crs (the gateway with the OWASP CRS at PL1, block mode)
@@ -47,6 +52,7 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-32}
+REQUEST=${REQUEST:-bare}
 WRK_THREADS=${WRK_THREADS:-2}
 TARGETS=${TARGETS:-"gateway-plain gateway-ratelimit nginx"}
 NGINX_WORKERS=${NGINX_WORKERS:-2}
@@ -110,6 +116,28 @@ log "gateway binary: $BIN"
 
 # --- temp dir and cleanup ---------------------------------------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/govgate-bench.XXXXXX")
+# The request wrk sends (see REQUEST above), as a wrk script; none for wrk's own request.
+WRK_SCRIPT=()
+case $REQUEST in
+    bare) ;;
+    browser)
+        cat >"$TMP/browser.lua" <<'EOF'
+-- A desktop browser asking a government service page for the status of an application
+-- (gateway/waf/benches/common/mod.rs has the same headers).
+wrk.method = "GET"
+wrk.path = "/apply/status?ref=A2024-00017&lang=zh"
+wrk.headers["Host"] = "services.gov.example"
+wrk.headers["User-Agent"] = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+wrk.headers["Accept"] = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+wrk.headers["Accept-Language"] = "zh-CN,zh;q=0.9,en;q=0.8"
+wrk.headers["Accept-Encoding"] = "gzip, deflate, br"
+wrk.headers["Cookie"] = "session=8f3a9c0d2b7e4f61a5c3; lang=zh-CN"
+wrk.headers["Referer"] = "https://services.gov.example/apply/start"
+EOF
+        WRK_SCRIPT=(-s "$TMP/browser.lua")
+        ;;
+    *) die "unknown REQUEST '$REQUEST' (known: bare, browser)" ;;
+esac
 PIDS=()
 
 stop_pid() {
@@ -306,7 +334,7 @@ EOF
 
 # run_wrk OUTFILE SECONDS PORT
 run_wrk() {
-    "${PRIO[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$2"s --latency "http://127.0.0.1:$3/" >"$1" 2>&1 || {
+    "${PRIO[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$2"s --latency "${WRK_SCRIPT[@]}" "http://127.0.0.1:$3/" >"$1" 2>&1 || {
         cat "$1" >&2
         die "wrk failed"
     }
@@ -455,7 +483,7 @@ done
 ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "NaN" }'; }
 
 echo
-echo "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency; median of $ROUNDS interleaved round(s), each after a ${WARMUP}s warm-up; $(nproc) cores"
+echo "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency, $REQUEST request; median of $ROUNDS interleaved round(s), each after a ${WARMUP}s warm-up; $(nproc) cores"
 printf '%-20s %12s %10s %16s\n' name requests/s "p99 ms" "proxy CPU us/req"
 for t in $TARGETS; do
     printf '%-20s %12.0f %10.3f %16.1f\n' "$t" "${RPS[$t]}" "${P99[$t]}" "${CPU[$t]}"

@@ -8,7 +8,7 @@ use crate::operators::{self, Operator};
 use crate::parser::{parse_actions, parse_operator, parse_targets, split_directives, Directive, RawOperator};
 use crate::prefilter::{necessary_literals, Prefilter, PrefilterBuilder};
 use crate::rule::Rule;
-use crate::tcache::ChainTable;
+use crate::tcache::{ChainTable, TCache};
 use crate::transaction::{Transaction, TX_PRESET_NAMES};
 use crate::txvars::{resolve_rule, TxNames};
 use crate::variables::{compile_targets, Targets};
@@ -93,6 +93,37 @@ pub(crate) struct Inner {
     pub chains: ChainTable,
     /// TX names with slots (see [`crate::txvars`]).
     pub tx_names: TxNames,
+    /// Memo tables of finished transactions, cleared, for the next ones: their hash
+    /// map and tables keep their capacity, so a request does not grow them anew.
+    pub tcache_pool: TCachePool,
+}
+
+/// A bounded stack of cleared [`TCache`]s shared by an engine's transactions.
+#[derive(Debug, Default)]
+pub(crate) struct TCachePool(std::sync::Mutex<Vec<TCache>>);
+
+impl TCachePool {
+    /// At most this many memo tables are kept (about one per concurrent request).
+    const MAX_KEPT: usize = 256;
+
+    /// A cleared memo table: a recycled one, or a new one.
+    pub fn take(&self) -> TCache {
+        self.0.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default()
+    }
+
+    /// Clears `c` and keeps it for a later transaction, unless the pool is full or
+    /// `c` grew beyond an ordinary request's size (a huge request's tables are freed).
+    pub fn give(&self, mut c: TCache) {
+        if !c.is_ordinary_size() {
+            return;
+        }
+        c.clear();
+        if let Ok(mut p) = self.0.lock() {
+            if p.len() < Self::MAX_KEPT {
+                p.push(c);
+            }
+        }
+    }
 }
 
 /// A loaded rule set, shared by all transactions.
@@ -400,6 +431,7 @@ impl Loader {
             pf_groups: groups.len(),
             chains: self.chains,
             tx_names,
+            tcache_pool: TCachePool::default(),
         };
         Ok(Engine { inner: Arc::new(inner) })
     }

@@ -120,6 +120,15 @@ impl TCache {
         self.clear_groups();
     }
 
+    /// Whether the tables are no larger than a large ordinary request needs (so they
+    /// are worth keeping for the next transaction; see `engine::TCachePool`).
+    pub fn is_ordinary_size(&self) -> bool {
+        self.map.capacity() <= 4096
+            && self.slots.capacity() <= 4096
+            && self.scans.capacity() <= 1 << 16
+            && self.unions.capacity() <= 1 << 16
+    }
+
     /// Forgets the group unions only (values of the next phase may differ).
     pub fn clear_groups(&mut self) {
         self.groups.clear();

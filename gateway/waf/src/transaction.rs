@@ -268,6 +268,14 @@ pub struct Transaction {
     tcache: RefCell<TCache>,
 }
 
+impl Drop for Transaction {
+    /// Hands the memo tables back to the engine for the next transaction.
+    fn drop(&mut self) {
+        let c = std::mem::take(self.tcache.get_mut());
+        self.engine.inner.tcache_pool.give(c);
+    }
+}
+
 fn split_uri(uri: &[u8]) -> (&[u8], &[u8], &[u8]) {
     // Strip scheme://authority for absolute-form URIs.
     let mut rel = uri;
@@ -365,6 +373,7 @@ impl Transaction {
         let request_body_access = engine.inner.request_body_access;
         let response_body_access = engine.inner.response_body_access;
         let n_tx = engine.inner.tx_names.len();
+        let engine_tcache = engine.inner.tcache_pool.take();
         Transaction {
             engine,
             mode,
@@ -421,7 +430,7 @@ impl Transaction {
             events: Vec::new(),
             intervention: None,
             detected: None,
-            tcache: RefCell::new(TCache::default()),
+            tcache: RefCell::new(engine_tcache),
         }
     }
 

@@ -227,3 +227,36 @@ fn multi_match_sees_every_intermediate_value_of_request_data() {
     let tx = get(&e, "/?a=%3Cy%3E");
     assert_eq!(tx.tx_var("got"), None);
 }
+
+#[test]
+fn ctl_removes_rules_and_targets_by_tag() {
+    // Tags are compared case-insensitively, like ModSecurity; a tag no rule carries removes nothing.
+    let e = engine(
+        r#"SecRule ARGS:off "@streq 1" "id:1,phase:1,pass,nolog,ctl:ruleRemoveByTag=Attack-SQLi"
+           SecRule ARGS:skip "@streq 1" "id:2,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=attack-xss;ARGS:q"
+           SecRule ARGS:none "@streq 1" "id:3,phase:1,pass,nolog,ctl:ruleRemoveByTag=no-such-tag"
+           SecRule ARGS "@rx (?i)union\s+select" "id:10,phase:2,deny,status:403,t:urlDecodeUni,tag:'attack-sqli'"
+           SecRule ARGS "@rx (?i)<script" "id:11,phase:2,deny,status:406,t:urlDecodeUni,t:lowercase,tag:'attack-xss'""#,
+    );
+    let status = |uri: &str| get(&e, uri).intervention().map(|i| i.status);
+    assert_eq!(status("/?q=1%20UNION%20SELECT%202"), Some(403));
+    assert_eq!(status("/?off=1&q=1%20UNION%20SELECT%202"), None);
+    assert_eq!(status("/?none=1&q=1%20UNION%20SELECT%202"), Some(403));
+    assert_eq!(status("/?q=%3CSCRIPT%3E"), Some(406));
+    // Only ARGS:q is removed from the XSS rule: the same value in another argument still matches.
+    assert_eq!(status("/?skip=1&q=%3CSCRIPT%3E"), None);
+    assert_eq!(status("/?skip=1&r=%3CSCRIPT%3E"), Some(406));
+}
+
+#[test]
+fn recycled_memo_tables_give_the_same_verdicts() {
+    // Transactions hand their memo tables back to the engine; a later request with other
+    // values (possibly at the same addresses) must not see stale results.
+    let e = engine(r#"SecRule ARGS|REQUEST_HEADERS "@rx (?i)union\s+select" "id:1,phase:2,deny,status:403,t:urlDecodeUni,t:lowercase""#);
+    for i in 0..50 {
+        let attack = format!("/?q=1%20UnIoN%20SeLeCt%20{i}");
+        let benign = format!("/?q=1%20UNION%20{i}%20SELECTED");
+        assert_eq!(get(&e, &attack).intervention().map(|iv| iv.status), Some(403), "{attack}");
+        assert!(get(&e, &benign).intervention().is_none(), "{benign}");
+    }
+}
