@@ -278,7 +278,8 @@ prepare_gateway() {
 }
 
 # prepare_nginx TARGET : nginx as a plain reverse proxy, or (nginx-modsec) with ModSecurity 3
-# running the CRS at PL1 in blocking mode on requests (responses not inspected, like the gateway).
+# running the CRS at PL1 in blocking mode on requests and responses (response bodies of the same
+# types as the gateway inspects, up to the same 512 KiB).
 prepare_nginx() {
     local t=$1 dir="$TMP/$1" load_module="" modsec=""
     mkdir -p "$dir"
@@ -290,7 +291,10 @@ SecRuleEngine On
 SecRequestBodyAccess On
 SecRequestBodyLimit 13107200
 SecRequestBodyNoFilesLimit 131072
-SecResponseBodyAccess Off
+SecResponseBodyAccess On
+SecResponseBodyMimeType text/plain text/html text/xml application/json
+SecResponseBodyLimit 524288
+SecResponseBodyLimitAction ProcessPartial
 SecAuditEngine Off
 SecPcreMatchLimit 1000
 SecPcreMatchLimitRecursion 1000

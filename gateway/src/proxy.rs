@@ -52,6 +52,8 @@ pub struct RequestCtx {
     body_deadline: Option<Instant>,
     prefetched: Option<Prefetched>,
     leak: Option<LeakGuard>,
+    /// The WAF transaction kept for the response phases (CRS's outbound rules).
+    waf_response: Option<waf::ResponseInspection>,
     _in_flight: Option<InFlight>,
 }
 
@@ -151,17 +153,23 @@ impl Gateway {
         let cx = waf::Context { incident_id: &ctx.request_id, app, client_ip: ctx.client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)) };
         let body = ctx.prefetched.as_ref().map(|p| p.data.clone()).unwrap_or_default();
         let complete = !has_body || ctx.prefetched.as_ref().is_some_and(|p| p.complete);
-        let verdict = waf::inspect(waf, session.req_header(), &body, complete, &cx);
-        if let Some(event) = &verdict.event {
-            let action = if verdict.block.is_some() { "blocked" } else { "detected" };
-            self.shared.metrics.waf_events.with_label_values(&[app, action]).inc();
-            self.shared.attacks.record(event);
-        }
+        let (verdict, rest) = waf::inspect(waf, session.req_header(), &body, complete, &cx);
+        self.record_waf(app, &verdict);
+        ctx.waf_response = rest;
         let Some(status) = verdict.block else { return Ok(false) };
         ctx.refused = Some("waf");
         let body_unread = has_body && !ctx.prefetched.as_ref().is_some_and(|p| p.complete);
         self.respond(session, ctx, status, Vec::new(), body_unread).await?;
         Ok(true)
+    }
+
+    /// Counts and records the attack event of a WAF verdict, if any.
+    fn record_waf(&self, app: &str, verdict: &waf::Verdict) {
+        if let Some(event) = &verdict.event {
+            let action = if verdict.block.is_some() { "blocked" } else { "detected" };
+            self.shared.metrics.waf_events.with_label_values(&[app, action]).inc();
+            self.shared.attacks.record(event);
+        }
     }
 
     /// The whole request body (what the WAF read ahead, then the rest), or `None` when a
@@ -451,6 +459,7 @@ impl ProxyHttp for Gateway {
             body_deadline: None,
             prefetched: None,
             leak: None,
+            waf_response: None,
             _in_flight: None,
         }
     }
@@ -674,7 +683,29 @@ impl ProxyHttp for Gateway {
         headers::set_forwarding(upstream, &f)
     }
 
-    async fn response_filter(&self, _session: &mut Session, resp: &mut pingora_http::ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+    async fn response_filter(&self, session: &mut Session, resp: &mut pingora_http::ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+        if let (Some(mut inspection), Some(app)) = (ctx.waf_response.take(), ctx.app) {
+            let block = if let Some(waf) = &ctx.state.apps[app].waf {
+                let name = ctx.state.apps[app].name.as_str();
+                let cx = waf::Context {
+                    incident_id: &ctx.request_id,
+                    app: name,
+                    client_ip: ctx.client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                };
+                let verdict = inspection.headers(waf, resp, session.req_header(), &cx);
+                self.record_waf(name, &verdict);
+                verdict.block
+            } else {
+                None
+            };
+            if let Some(status) = block {
+                ctx.refused = Some("waf_response");
+                return Err(http_status(status, "response refused by the WAF"));
+            }
+            if inspection.collecting() {
+                ctx.waf_response = Some(inspection);
+            }
+        }
         headers::hide_upstream_identity(resp);
         self.security_headers(ctx).apply(resp, self.listener(ctx).https)?;
         resp.insert_header(headers::X_REQUEST_ID, ctx.request_id.as_str())?;
@@ -687,11 +718,31 @@ impl ProxyHttp for Gateway {
 
     fn response_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         end: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
+        // The WAF's phase 4 first (it holds the body back until it has decided), then the
+        // personal-data guard on what it lets through.
+        if let (Some(inspection), Some(app)) = (ctx.waf_response.as_mut(), ctx.app) {
+            if let Some(waf) = &ctx.state.apps[app].waf {
+                let name = ctx.state.apps[app].name.as_str();
+                let cx = waf::Context {
+                    incident_id: &ctx.request_id,
+                    app: name,
+                    client_ip: ctx.client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                };
+                if let Some(verdict) = inspection.body(waf, body, end, session.req_header(), &cx) {
+                    self.record_waf(name, &verdict);
+                    ctx.waf_response = None;
+                    if verdict.block.is_some() {
+                        ctx.refused = Some("waf_response");
+                        return Err(Error::explain(ErrorType::Custom("waf"), "response stopped: refused by the WAF"));
+                    }
+                }
+            }
+        }
         if let Some(guard) = ctx.leak.as_mut() {
             if guard.filter(body, end).is_err() {
                 return Err(Error::explain(ErrorType::Custom("personal data"), "response stopped: it carries personal data"));

@@ -4,13 +4,14 @@
 //! `govgate-waf` crate; this module only maps policy and requests onto it.
 
 use crate::attack_log::{now_rfc3339, Action, AttackEvent, Kind, RuleMatch, SCHEMA_VERSION};
+use bytes::{Bytes, BytesMut};
 use govgate_identity_numbers::mask_for_log as mask;
 use govgate_policies::{OversizedBody, Policy, Waf, WafMode};
-use govgate_waf::{BodyLimitAction, Engine, EngineConfig, Mode};
-use pingora_http::RequestHeader;
+use govgate_waf::{BodyLimitAction, Engine, EngineConfig, Intervention, Mode, Transaction};
+use pingora_http::{RequestHeader, ResponseHeader};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, thiserror::Error)]
 #[error("loading the WAF rules from {dir}: {source}")]
@@ -156,8 +157,9 @@ fn protocol(v: http::Version) -> &'static str {
 }
 
 /// Runs phases 1 and 2 on the request head and the body read ahead; `complete` is false when
-/// `body` is only the first part of the request's body (the rest was not read ahead).
-pub fn inspect(waf: &AppWaf, req: &RequestHeader, body: &[u8], complete: bool, cx: &Context<'_>) -> Verdict {
+/// `body` is only the first part of the request's body (the rest was not read ahead). Unless the
+/// request is refused, the transaction comes back for the response phases.
+pub fn inspect(waf: &AppWaf, req: &RequestHeader, body: &[u8], complete: bool, cx: &Context<'_>) -> (Verdict, Option<ResponseInspection>) {
     let mut tx = waf.engine.transaction();
     let mut headers: Vec<(&[u8], &[u8])> = req.headers.iter().map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes())).collect();
     // HTTP/2 carries the host as `:authority`: show it to the rules as the Host header it
@@ -174,11 +176,27 @@ pub fn inspect(waf: &AppWaf, req: &RequestHeader, body: &[u8], complete: bool, c
         }
         intervention = tx.request_body(body);
     }
+    let verdict = verdict(waf, &tx, 0, intervention, false, req, cx);
+    let rest = verdict.block.is_none().then(|| ResponseInspection::new(tx));
+    (verdict, rest)
+}
+
+/// Turns the matches from `from` on, and the engine's interruption, into a verdict.
+fn verdict(
+    waf: &AppWaf,
+    tx: &Transaction,
+    from: usize,
+    intervention: Option<Intervention>,
+    outbound: bool,
+    req: &RequestHeader,
+    cx: &Context<'_>,
+) -> Verdict {
     let block = match waf.mode {
         WafMode::Block => intervention.map(|i| if (400..600).contains(&i.status) { i.status } else { 403 }),
         _ => None,
     };
-    let matches = tx.matches();
+    let matches = tx.matches().get(from..).unwrap_or_default();
+    let uri = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let event = (!matches.is_empty()).then(|| AttackEvent {
         schema: SCHEMA_VERSION,
         kind: Kind::Waf,
@@ -200,12 +218,79 @@ pub fn inspect(waf: &AppWaf, req: &RequestHeader, body: &[u8], complete: bool, c
                 data: mask(&m.data).into_owned(),
             })
             .collect(),
-        anomaly_score: tx.anomaly_score(),
+        anomaly_score: if outbound { tx.outbound_anomaly_score() } else { tx.anomaly_score() },
         action: if block.is_some() { Action::Blocked } else { Action::Detected },
         status: block,
         personal_data: None,
     });
     Verdict { block, event }
+}
+
+/// A request's transaction kept for the response phases: CRS's RESPONSE-95x rules (data
+/// leakage: SQL and application error messages, source code, directory listings) and the
+/// outbound anomaly score (`outbound_threshold`).
+///
+/// Phase 3 sees the status and headers: a refusal there replaces the response with the error
+/// page. Phase 4 sees the body of the content types the engine inspects (text, HTML, XML,
+/// JSON; not compressed ones): the body is held back until it ends or reaches the engine's
+/// response-body limit (512 KiB), so that a refused response sends none of it; the
+/// connection is then cut, since its status line has gone out already. A longer body passes
+/// after its first 512 KiB were inspected.
+pub struct ResponseInspection {
+    /// Behind a mutex because the request context must be `Sync`; only one phase uses it at a time.
+    tx: Mutex<Transaction>,
+    /// Matches already reported (those of the request phases and of phase 3).
+    reported: usize,
+    /// The body held back for phase 4 while it is being collected.
+    body: Option<BytesMut>,
+}
+
+impl ResponseInspection {
+    fn new(tx: Transaction) -> Self {
+        let reported = tx.matches().len();
+        ResponseInspection { tx: Mutex::new(tx), reported, body: None }
+    }
+
+    /// Phase 3 on the upstream's response head; decides whether phase 4 will see the body.
+    pub fn headers(&mut self, waf: &AppWaf, resp: &ResponseHeader, req: &RequestHeader, cx: &Context<'_>) -> Verdict {
+        let Ok(tx) = self.tx.get_mut() else { return Verdict { block: None, event: None } };
+        let headers: Vec<(&[u8], &[u8])> = resp.headers.iter().map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes())).collect();
+        let intervention = tx.response_headers(resp.status.as_u16(), protocol(resp.version), &headers);
+        let v = verdict(waf, tx, self.reported, intervention, true, req, cx);
+        self.reported = tx.matches().len();
+        let encoded = resp.headers.get(http::header::CONTENT_ENCODING).is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+        if v.block.is_none() && tx.wants_response_body() && !encoded {
+            self.body = Some(BytesMut::new());
+        }
+        v
+    }
+
+    /// Whether phase 4 is still collecting the body.
+    pub fn collecting(&self) -> bool {
+        self.body.is_some()
+    }
+
+    /// Phase 4: collects `chunk` (taken out of the stream meanwhile); when the body ends or
+    /// reaches the limit, inspects it and puts everything collected back into `chunk`.
+    pub fn body(&mut self, waf: &AppWaf, chunk: &mut Option<Bytes>, end: bool, req: &RequestHeader, cx: &Context<'_>) -> Option<Verdict> {
+        let held = self.body.as_mut()?;
+        if let Some(c) = chunk.take() {
+            held.extend_from_slice(&c);
+        }
+        let limit = waf.engine.response_body_limit();
+        if !end && held.len() < limit {
+            return None;
+        }
+        let collected = self.body.take().unwrap_or_default().freeze();
+        let Ok(tx) = self.tx.get_mut() else { return None };
+        let intervention = tx.response_body(&collected[..collected.len().min(limit)]);
+        let v = verdict(waf, tx, self.reported, intervention, true, req, cx);
+        self.reported = tx.matches().len();
+        if v.block.is_none() {
+            *chunk = Some(collected);
+        }
+        Some(v)
+    }
 }
 
 #[cfg(test)]

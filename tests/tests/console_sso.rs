@@ -195,7 +195,15 @@ async fn only_staff_with_the_security_role_use_the_console_through_single_sign_o
         assert_eq!((e["app"].as_str(), e["status"].as_u64()), (Some("console"), Some(403)), "{e}");
     }
     assert_eq!(attack(&gw, ATTACKER, "/").await.0, 403, "the ban still holds: nobody without the role lifted it");
-    let forbidden = gw.attack_events().iter().filter(|e| e["kind"] == "forbidden" && e["app"] == "console").count();
+    // Events are written in batches: wait until all six refusals (three each) are in the log.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let forbidden = loop {
+        let n = gw.attack_events().iter().filter(|e| e["kind"] == "forbidden" && e["app"] == "console").count();
+        if n >= 6 || Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(forbidden >= 6, "each refusal is an event ({forbidden})");
 
     // Logging out ends the console session too.

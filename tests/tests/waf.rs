@@ -255,3 +255,71 @@ async fn a_json_body_cut_at_the_inspection_limit_is_inspected_up_to_the_cut() {
     assert_eq!(r.status(), 200);
     assert_eq!(up.received()[0].body, benign.as_bytes(), "the whole body reaches the app");
 }
+
+/// An app that answers every request with a database error page (what CRS's RESPONSE-951 rules
+/// look for: a MySQL syntax error leaking from a broken query).
+async fn leaky_app() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = "<html><body><h1>查询失败</h1><p>You have an error in your SQL syntax; check the manual that \
+                            corresponds to your MySQL server version for the right syntax to use near ''' at line 1</p></body></html>";
+                let resp =
+                    format!("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+fn leaky_policy(mode: &str, addr: std::net::SocketAddr) -> String {
+    format!(
+        "[waf]\nrules = \"{}\"\nmode = \"{mode}\"\nparanoia = 1\n\n[[apps]]\nname = \"shebao\"\nhosts = [\"shebao.test\"]\nupstreams = [\"{addr}\"]\n",
+        crs_dir().display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_error_leaking_in_a_response_is_stopped_in_block_mode() {
+    let gw = Gateway::start(&leaky_policy("block", leaky_app().await));
+    let (status, head, body) = raw(gw.http_port, b"GET /apply?id=17 HTTP/1.1\r\nHost: shebao.test\r\nConnection: close\r\n\r\n").await;
+    // The head had gone out before the body was inspected; none of the body follows it.
+    assert!(!body.contains("SQL syntax"), "the error page leaked: {status} {head}\n{body}");
+    let incident = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("x-request-id")).map(|(_, v)| v.trim().to_string()))
+        .unwrap_or_default();
+    let events = events_for(&gw, &incident).await;
+    assert_eq!(events.len(), 1, "one event for the response: {events:?} ({head})");
+    let e = &events[0];
+    assert_eq!(e["action"], "blocked");
+    let ids: Vec<i64> = e["rules"].as_array().unwrap().iter().filter_map(|r| r["id"].as_i64()).collect();
+    assert!(ids.contains(&951230), "the MySQL error rule matched: {e}");
+    assert!(ids.contains(&959100), "CRS's outbound blocking evaluation decided: {e}");
+    assert!(e["anomaly_score"].as_i64().unwrap() >= 4, "the outbound score: {e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_error_leaking_in_a_response_is_recorded_in_detect_mode() {
+    let gw = Gateway::start(&leaky_policy("detect", leaky_app().await));
+    let r = client().get(gw.url("/apply?id=17")).header("host", "shebao.test").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let incident = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(r.text().await.unwrap().contains("SQL syntax"), "detect mode passes the response unchanged");
+    let events = events_for(&gw, &incident).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["action"], "detected");
+    assert!(events[0]["rules"].as_array().unwrap().iter().any(|r| r["id"] == 951230), "{}", events[0]);
+}

@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Arguments: request (`get`, `post` (urlencoded form), `json`, `sqli`, or `bare`: `GET /` with
-//! only a Host header, what wrk sends in `bench/run.sh`), paranoia level, iterations.
+//! only a Host header, what wrk sends in `bench/run.sh`); `+resp` after it (`get+resp`) adds the
+//! response phases on a small HTML page, as the gateway runs them), paranoia level, iterations.
 //! Only `inspect_n` is measured (loading CRS is excluded by `--toggle-collect`). It also
 //! prints allocations (and reallocations) per request, counted by a wrapper around the system allocator.
 
@@ -52,7 +53,11 @@ fn crs_dir() -> PathBuf {
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/crs"))
 }
 
+/// A service page, for the response phases (`+resp` after the request kind).
+const RESPONSE_BODY: &[u8] = "<!doctype html><html lang=\"zh-CN\"><head><title>办理进度</title></head><body><h1>申请编号 A2024-00017</h1><p>状态：已受理，预计 3 个工作日内办结。</p><a href=\"/apply/start\">返回</a></body></html>".as_bytes();
+
 struct Req {
+    response: bool,
     method: &'static str,
     uri: &'static str,
     headers: Vec<(&'static str, String)>,
@@ -60,6 +65,10 @@ struct Req {
 }
 
 fn request(kind: &str) -> Req {
+    let (kind, response) = match kind.strip_suffix("+resp") {
+        Some(k) => (k, true),
+        None => (kind, false),
+    };
     let (method, uri, body): (&str, &str, &'static [u8]) = match kind {
         "post" => ("POST", "/apply/submit", "name=张三&city=杭州&id_type=passport&phone=13800138000&comment=预约办理".as_bytes()),
         "sqli" => ("GET", "/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--%20", b""),
@@ -75,9 +84,9 @@ fn request(kind: &str) -> Req {
         _ => (!body.is_empty()).then_some("application/x-www-form-urlencoded; charset=utf-8"),
     };
     if kind == "bare" {
-        return Req { method: "GET", uri: "/", headers: vec![("Host", "127.0.0.1:18714".to_string())], body: b"" };
+        return Req { response, method: "GET", uri: "/", headers: vec![("Host", "127.0.0.1:18714".to_string())], body: b"" };
     }
-    Req { method, uri, headers: common::browser_headers(content_type, body.len()), body }
+    Req { response, method, uri, headers: common::browser_headers(content_type, body.len()), body }
 }
 
 #[inline(never)]
@@ -88,6 +97,13 @@ fn inspect_n(engine: &Engine, r: &Req, n: usize) -> usize {
         let mut iv = tx.request_headers(r.method, r.uri.as_bytes(), "HTTP/1.1", &r.headers, "198.51.100.7");
         if iv.is_none() {
             iv = tx.request_body(r.body);
+        }
+        if iv.is_none() && r.response {
+            // The response phases, as the gateway runs them on an app's answer.
+            iv = tx.response_headers(200, "HTTP/1.1", &[("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "1024")]);
+            if iv.is_none() && tx.wants_response_body() {
+                iv = tx.response_body(RESPONSE_BODY);
+            }
         }
         blocked += usize::from(iv.is_some());
         std::hint::black_box(&tx);

@@ -560,6 +560,11 @@ impl Engine {
         self.inner.pf_groups
     }
 
+    /// Response-body bytes phase 4 inspects (`SecResponseBodyLimit`).
+    pub fn response_body_limit(&self) -> usize {
+        self.inner.cfg.response_body_limit
+    }
+
     /// Number of top-level rules loaded.
     pub fn rule_count(&self) -> usize {
         self.inner.rules.len()
