@@ -150,7 +150,7 @@ impl Gateway {
             ctx.prefetched = Some(prefetched);
         }
         let app = ctx.app.map(|i| ctx.state.apps[i].name.as_str()).unwrap_or("-");
-        let cx = waf::Context { incident_id: &ctx.request_id, app, client_ip: ctx.client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)) };
+        let cx = waf::Context::new(&ctx.request_id, app, ctx.client_ip);
         let body = ctx.prefetched.as_ref().map(|p| p.data.clone()).unwrap_or_default();
         let complete = !has_body || ctx.prefetched.as_ref().is_some_and(|p| p.complete);
         let (verdict, rest) = waf::inspect(waf, session.req_header(), &body, complete, &cx);
@@ -687,11 +687,7 @@ impl ProxyHttp for Gateway {
         if let (Some(mut inspection), Some(app)) = (ctx.waf_response.take(), ctx.app) {
             let block = if let Some(waf) = &ctx.state.apps[app].waf {
                 let name = ctx.state.apps[app].name.as_str();
-                let cx = waf::Context {
-                    incident_id: &ctx.request_id,
-                    app: name,
-                    client_ip: ctx.client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-                };
+                let cx = waf::Context::new(&ctx.request_id, name, ctx.client_ip);
                 let verdict = inspection.headers(waf, resp, session.req_header(), &cx);
                 self.record_waf(name, &verdict);
                 verdict.block
@@ -728,11 +724,7 @@ impl ProxyHttp for Gateway {
         if let (Some(inspection), Some(app)) = (ctx.waf_response.as_mut(), ctx.app) {
             if let Some(waf) = &ctx.state.apps[app].waf {
                 let name = ctx.state.apps[app].name.as_str();
-                let cx = waf::Context {
-                    incident_id: &ctx.request_id,
-                    app: name,
-                    client_ip: ctx.client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-                };
+                let cx = waf::Context::new(&ctx.request_id, name, ctx.client_ip);
                 if let Some(verdict) = inspection.body(waf, body, end, session.req_header(), &cx) {
                     self.record_waf(name, &verdict);
                     ctx.waf_response = None;

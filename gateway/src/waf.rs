@@ -1,6 +1,7 @@
 //! The WAF at the gateway: compiles the OWASP Core Rule Set once per distinct configuration
 //! (shared by the apps that use it, kept across reloads when unchanged), inspects a request's
-//! head and body, and turns the matches into an [`AttackEvent`]. The rule engine itself is the
+//! head and body and then the app's response ([`ResponseInspection`]), and turns the matches
+//! into [`AttackEvent`]s. The rule engine itself is the
 //! `govgate-waf` crate; this module only maps policy and requests onto it.
 
 use crate::attack_log::{now_rfc3339, Action, AttackEvent, Kind, RuleMatch, SCHEMA_VERSION};
@@ -147,6 +148,13 @@ pub struct Context<'a> {
     pub client_ip: IpAddr,
 }
 
+impl<'a> Context<'a> {
+    /// The context of a request whose client address may be unknown (shown as `0.0.0.0`).
+    pub fn new(incident_id: &'a str, app: &'a str, client_ip: Option<IpAddr>) -> Self {
+        Context { incident_id, app, client_ip: client_ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)) }
+    }
+}
+
 fn protocol(v: http::Version) -> &'static str {
     match v {
         http::Version::HTTP_10 => "HTTP/1.0",
@@ -282,7 +290,11 @@ impl ResponseInspection {
             return None;
         }
         let collected = self.body.take().unwrap_or_default().freeze();
-        let Ok(tx) = self.tx.get_mut() else { return None };
+        let Ok(tx) = self.tx.get_mut() else {
+            // Never lose the app's answer: without a usable transaction it passes uninspected.
+            *chunk = Some(collected);
+            return None;
+        };
         let intervention = tx.response_body(&collected[..collected.len().min(limit)]);
         let v = verdict(waf, tx, self.reported, intervention, true, req, cx);
         self.reported = tx.matches().len();
