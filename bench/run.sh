@@ -22,9 +22,8 @@
 #                    and nginx-modsec (nginx + libnginx-mod-http-modsecurity, ModSecurity 3,
 #                    loading the same CRS at PL1): `TARGETS="gateway-crs nginx-modsec"`
 #   GOVGATE_CRS_DIR  the OWASP CRS for those two [../shared/crs beside the repository]
-#   GATEWAY_THREADS, WORK_STEALING, KEEPALIVE_POOL, POOLS_PER_THREAD
-#                    override [server] threads / work_stealing / upstream_keepalive_pool_size /
-#                    upstream_pools_per_thread
+#   GATEWAY_THREADS, WORK_STEALING, KEEPALIVE_POOL
+#                    override [server] threads / work_stealing / upstream_keepalive_pool_size
 #                    of both bench policies (for tuning sweeps) [as in bench/*.toml]
 #   NGINX_WORKERS    worker_processes of the nginx proxy [2]
 #   PORT_BASE        first of the loopback ports used: upstream = PORT_BASE, proxies = +11..+13,
@@ -271,9 +270,8 @@ prepare_gateway() {
     [[ -n "${GATEWAY_THREADS:-}" ]] && sed -i -E "s/^threads = [0-9]+/threads = $GATEWAY_THREADS/" "$dir/policy.toml"
     [[ -n "${WORK_STEALING:-}" ]] && sed -i -E "s/^work_stealing = [a-z]+/work_stealing = $WORK_STEALING/" "$dir/policy.toml"
     [[ -n "${KEEPALIVE_POOL:-}" ]] && sed -i -E "s/^upstream_keepalive_pool_size = [0-9]+/upstream_keepalive_pool_size = $KEEPALIVE_POOL/" "$dir/policy.toml"
-    [[ -n "${POOLS_PER_THREAD:-}" ]] && sed -i -E "/^upstream_keepalive_pool_size/a upstream_pools_per_thread = $POOLS_PER_THREAD" "$dir/policy.toml"
     "$BIN" check --config "$dir/policy.toml" >&2 || die "policy for $t is invalid"
-    grep -E '^(threads|work_stealing|upstream_keepalive_pool_size|upstream_pools_per_thread) =' "$dir/policy.toml" | sed 's/ *#.*//' | tr '\n' ' ' | sed "s/^/[bench] $t: /" >&2
+    grep -E '^(threads|work_stealing|upstream_keepalive_pool_size) =' "$dir/policy.toml" | sed 's/ *#.*//' | tr '\n' ' ' | sed "s/^/[bench] $t: /" >&2
     echo >&2
 }
 

@@ -16,7 +16,9 @@
 //!            ─▶ logging: access_log (JSON line) · metrics (Prometheus)
 //! ```
 //!
-//! [`state`] holds the compiled policy; a `SIGHUP` builds a new one and swaps it in
+//! [`server`] assembles the pingora server; without work stealing each worker thread runs its
+//! own copy of the proxy on sockets of its own ([`own_sockets`]), so a connection and its
+//! upstream keep-alive pool stay on one core. [`state`] holds the compiled policy; a `SIGHUP` builds a new one and swaps it in
 //! atomically ([`server`]), so in-flight requests finish on the policy they started with.
 
 pub mod access_log;
@@ -41,6 +43,7 @@ pub mod leaks;
 pub mod limits;
 pub mod logs_cli;
 pub mod metrics;
+pub mod own_sockets;
 pub mod path;
 pub mod pki;
 pub mod proxy;

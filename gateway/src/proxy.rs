@@ -25,7 +25,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The proxy behind every public listener (one runtime for all of them).
+/// The proxy behind every public listener (one copy per worker when work stealing is off).
 pub struct Gateway {
     pub shared: Arc<Shared>,
     /// The listeners by the address they bound.
@@ -619,9 +619,6 @@ impl ProxyHttp for Gateway {
         peer.options.read_timeout = Some(app.read_timeout);
         peer.options.write_timeout = Some(app.write_timeout);
         peer.options.idle_timeout = Some(Duration::from_secs(60));
-        if state.policy.server.upstream_pools_per_thread && !state.policy.server.work_stealing {
-            peer.group_key = crate::upstreams::worker_pool_group();
-        }
         Ok(Box::new(peer))
     }
 

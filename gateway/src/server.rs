@@ -1,4 +1,5 @@
-//! Assembles the pingora server: one proxy service for every public listener (plain and TLS),
+//! Assembles the pingora server: the proxy on every public listener (plain and TLS; one
+//! single-threaded copy per worker when work stealing is off, see [`crate::own_sockets`]),
 //! the admin listener, and a maintenance task (health checks, rate-limit housekeeping, policy
 //! reload on `SIGHUP`), and shutdown: `SIGTERM` drains in-flight requests, then exits.
 
@@ -7,13 +8,14 @@ use crate::admission::ListenerInfo;
 use crate::attack_log::{AttackSink, Fanout, JsonLinesSink, StdoutSink};
 use crate::client_cert;
 use crate::events::service::{database_path, EventService};
+use crate::own_sockets::{self, OwnSockets};
 use crate::proxy::Gateway;
 use crate::slow_client::SlowClientGuard;
 use crate::state::{GatewayState, Shared};
 use crate::tls;
 use anyhow::Context;
 use async_trait::async_trait;
-use govgate_policies::{ClientCerts, Mirror, Policy};
+use govgate_policies::{ClientCerts, Listener, Mirror, Policy};
 use pingora_core::listeners::tls::TlsSettings;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
@@ -59,7 +61,7 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
     shared.events = Some(events);
     let shared = Arc::new(shared);
 
-    let listeners = policy
+    let listeners: Vec<_> = policy
         .listeners
         .iter()
         .map(|l| {
@@ -68,40 +70,42 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
             (l.address, ListenerInfo { name: l.name.clone(), https: l.tls, redirect_to_port })
         })
         .collect();
-    let gateway = Gateway { shared: shared.clone(), listeners };
-    let proxy = pingora_proxy::http_proxy(&server.configuration, gateway);
-    let mut service = Service::new("govgate proxy".into(), SlowClientGuard::new(proxy, shared.clone()));
-    for l in &policy.listeners {
-        let addr = l.address.to_string();
-        if l.tls {
-            let (cert, key) = tls_files.as_ref().context("TLS listener without certificate")?;
-            let setup = |e| anyhow::anyhow!("TLS setup for {addr}: {e}");
-            let mut settings = match l.client_certs {
-                ClientCerts::Off => TlsSettings::intermediate(cert, key).map_err(setup)?,
-                ClientCerts::Optional => {
-                    let mut s = TlsSettings::with_callbacks(Box::new(client_cert::Callbacks { shared: shared.clone() })).map_err(setup)?;
-                    s.set_certificate_chain_file(cert).map_err(setup)?;
-                    s.set_private_key_file(key).map_err(setup)?;
-                    let anchors = shared.state.load().trust.as_ref().map(|t| t.anchors().to_vec()).unwrap_or_default();
-                    if anchors.is_empty() {
-                        let dir = policy.resolve(&policy.certs.trust);
-                        tracing::warn!(
-                            "listener {}: client_certs is on, but {} holds no trust anchor: every client certificate will be refused",
-                            l.name,
-                            dir.display()
-                        );
-                    }
-                    s.set_client_cert_verifier(Arc::new(client_cert::Verifier::new(&anchors)));
-                    s
+    let no_anchors = shared.state.load().trust.as_ref().is_none_or(|t| t.anchors().is_empty());
+    for l in policy.listeners.iter().filter(|l| l.tls && l.client_certs == ClientCerts::Optional && no_anchors) {
+        tracing::warn!(
+            "listener {}: client_certs is on, but {} holds no trust anchor: every client certificate will be refused",
+            l.name,
+            policy.resolve(&policy.certs.trust).display()
+        );
+    }
+    // Without work stealing, one single-threaded service per worker, each on sockets of its
+    // own (see `own_sockets`); with it, one service whose threads share the sockets.
+    let per_worker = !policy.server.work_stealing && threads > 1;
+    for worker in 0..if per_worker { threads } else { 1 } {
+        let gateway = Gateway { shared: shared.clone(), listeners: listeners.clone() };
+        let proxy = pingora_proxy::http_proxy(&server.configuration, gateway);
+        let name = if per_worker { format!("govgate proxy {worker}") } else { "govgate proxy".into() };
+        let mut service = Service::new(name, SlowClientGuard::new(proxy, shared.clone()));
+        let sock = per_worker.then(own_sockets::reuseport);
+        for l in &policy.listeners {
+            let addr = l.address.to_string();
+            if l.tls {
+                let settings = tls_settings(l, tls_files.as_ref(), &shared).with_context(|| format!("TLS setup for {addr}"))?;
+                service.add_tls_with_settings(&addr, sock.clone(), settings);
+            } else {
+                match &sock {
+                    Some(o) => service.add_tcp_with_settings(&addr, o.clone()),
+                    None => service.add_tcp(&addr),
                 }
-            };
-            settings.enable_h2();
-            service.add_tls_with_settings(&addr, None, settings);
+            }
+        }
+        if per_worker {
+            service.threads = Some(1);
+            server.add_service(OwnSockets(service));
         } else {
-            service.add_tcp(&addr);
+            server.add_service(service);
         }
     }
-    server.add_service(service);
 
     if let Some(addr) = policy.admin.address {
         let mut admin = Service::new("govgate admin".into(), AdminApp { shared: shared.clone() });
@@ -116,7 +120,8 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
 }
 
 /// Runs the server until SIGTERM (drain, then exit), SIGINT (exit without draining) or SIGQUIT
-/// (hand the listening sockets to a new process). Queued attack events are stored in every case.
+/// (pingora's hand-over of the listening sockets in its table to a new process; per-worker
+/// sockets are not in it). Queued attack events are stored in every case.
 pub fn run(server: Server, shared: Arc<Shared>) {
     let timeout = shared.state.load().policy.server.shutdown_timeout.0;
     server.run(RunArgs { shutdown_signal: Box::new(DrainOnTerm { shared, timeout }) });
@@ -165,6 +170,25 @@ impl ShutdownSignalWatch for DrainOnTerm {
         }
         signal
     }
+}
+
+/// The rustls settings of a TLS listener: the server certificate, HTTP/2, and the client
+/// certificate verifier when the listener asks for client certificates.
+fn tls_settings(l: &Listener, files: Option<&(String, String)>, shared: &Arc<Shared>) -> anyhow::Result<TlsSettings> {
+    let (cert, key) = files.context("TLS listener without certificate")?;
+    let mut settings = match l.client_certs {
+        ClientCerts::Off => TlsSettings::intermediate(cert, key)?,
+        ClientCerts::Optional => {
+            let mut s = TlsSettings::with_callbacks(Box::new(client_cert::Callbacks { shared: shared.clone() }))?;
+            s.set_certificate_chain_file(cert)?;
+            s.set_private_key_file(key)?;
+            let anchors = shared.state.load().trust.as_ref().map(|t| t.anchors().to_vec()).unwrap_or_default();
+            s.set_client_cert_verifier(Arc::new(client_cert::Verifier::new(&anchors)));
+            s
+        }
+    };
+    settings.enable_h2();
+    Ok(settings)
 }
 
 /// The certificate and key for TLS listeners, generating development ones for `"auto"`.

@@ -140,28 +140,3 @@ fn health_check(hc: &HealthCheck, host: &str) -> Box<dyn pingora_load_balancing:
         }
     }
 }
-
-/// The connection-pool group of the calling worker thread. Without work stealing every worker
-/// thread runs its own single-threaded runtime, and a keep-alive connection opened on one of
-/// them stays registered with that runtime's I/O driver: reused from another thread, each of its
-/// reads and writes wakes the first runtime through its eventfd. Giving each thread its own group
-/// (pingora's `HttpPeer::group_key`) keeps reuse on the thread that opened the connection.
-pub fn worker_pool_group() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    thread_local!(static GROUP: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
-    GROUP.with(|g| *g)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::worker_pool_group;
-
-    #[test]
-    fn each_worker_thread_has_its_own_pool_group() {
-        let here = worker_pool_group();
-        assert_eq!(worker_pool_group(), here, "stable on one thread");
-        let there = std::thread::spawn(worker_pool_group).join().unwrap();
-        assert_ne!(there, here, "another thread gets another group");
-    }
-}

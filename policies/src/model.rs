@@ -72,9 +72,6 @@ pub struct Server {
     pub data_dir: PathBuf,
     /// Idle upstream connections kept for reuse, per worker thread.
     pub upstream_keepalive_pool_size: usize,
-    /// Without work stealing: reuse an upstream connection only on the worker thread that opened
-    /// it (a connection used from another thread wakes its own thread's runtime on every read).
-    pub upstream_pools_per_thread: bool,
     /// On SIGTERM: how long in-flight requests may take to finish.
     pub shutdown_timeout: Dur,
 }
@@ -86,7 +83,6 @@ impl Default for Server {
             work_stealing: false,
             data_dir: PathBuf::from("data"),
             upstream_keepalive_pool_size: 256,
-            upstream_pools_per_thread: true,
             shutdown_timeout: Dur::secs(10),
         }
     }
