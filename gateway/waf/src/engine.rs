@@ -10,7 +10,7 @@ use crate::prefilter::{necessary_literals, phrase_literals, Prefilter, Prefilter
 use crate::rule::Rule;
 use crate::tcache::{ChainTable, TCache};
 use crate::transaction::{Transaction, TX_PRESET_NAMES};
-use crate::txvars::{resolve_rule, TxNames};
+use crate::txvars::{resolve_rule, TxNames, TxStore};
 use crate::variables::{compile_targets, Targets};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -93,34 +93,43 @@ pub(crate) struct Inner {
     pub chains: ChainTable,
     /// TX names with slots (see [`crate::txvars`]).
     pub tx_names: TxNames,
-    /// Memo tables of finished transactions, cleared, for the next ones: their hash
-    /// map and tables keep their capacity, so a request does not grow them anew.
-    pub tcache_pool: TCachePool,
+    /// Memo tables and TX stores of finished transactions, cleared, for the next ones:
+    /// they keep their capacity, so a request does not allocate and grow them anew.
+    pub scratch_pool: ScratchPool,
 }
 
-/// A bounded stack of cleared [`TCache`]s shared by an engine's transactions.
-#[derive(Debug, Default)]
-pub(crate) struct TCachePool(std::sync::Mutex<Vec<TCache>>);
+/// The per-transaction tables worth reusing: the transformation memo and the TX store.
+#[derive(Debug)]
+pub(crate) struct Scratch {
+    pub tcache: TCache,
+    pub tx: TxStore,
+}
 
-impl TCachePool {
-    /// At most this many memo tables are kept (about one per concurrent request).
+/// A bounded stack of cleared [`Scratch`]es shared by an engine's transactions.
+#[derive(Debug, Default)]
+pub(crate) struct ScratchPool(std::sync::Mutex<Vec<Scratch>>);
+
+impl ScratchPool {
+    /// At most this many are kept (about one per concurrent request).
     const MAX_KEPT: usize = 256;
 
-    /// A cleared memo table: a recycled one, or a new one.
-    pub fn take(&self) -> TCache {
-        self.0.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default()
+    /// Cleared tables for a TX collection of `n_tx` slots: recycled ones, or new ones.
+    pub fn take(&self, n_tx: usize) -> Scratch {
+        let kept = self.0.lock().ok().and_then(|mut p| p.pop());
+        kept.unwrap_or_else(|| Scratch { tcache: TCache::default(), tx: TxStore::new(n_tx) })
     }
 
-    /// Clears `c` and keeps it for a later transaction, unless the pool is full or
-    /// `c` grew beyond an ordinary request's size (a huge request's tables are freed).
-    pub fn give(&self, mut c: TCache) {
-        if !c.is_ordinary_size() {
+    /// Clears `s` and keeps it for a later transaction, unless the pool is full or
+    /// `s` grew beyond an ordinary request's size (a huge request's tables are freed).
+    pub fn give(&self, mut s: Scratch) {
+        if !s.tcache.is_ordinary_size() || !s.tx.is_ordinary_size() {
             return;
         }
-        c.clear();
+        s.tcache.clear();
+        s.tx.clear();
         if let Ok(mut p) = self.0.lock() {
             if p.len() < Self::MAX_KEPT {
-                p.push(c);
+                p.push(s);
             }
         }
     }
@@ -435,7 +444,7 @@ impl Loader {
             pf_groups: groups.len(),
             chains: self.chains,
             tx_names,
-            tcache_pool: TCachePool::default(),
+            scratch_pool: ScratchPool::default(),
         };
         Ok(Engine { inner: Arc::new(inner) })
     }

@@ -121,7 +121,7 @@ impl TCache {
     }
 
     /// Whether the tables are no larger than a large ordinary request needs (so they
-    /// are worth keeping for the next transaction; see `engine::TCachePool`).
+    /// are worth keeping for the next transaction; see `engine::ScratchPool`).
     pub fn is_ordinary_size(&self) -> bool {
         self.map.capacity() <= 4096
             && self.slots.capacity() <= 4096

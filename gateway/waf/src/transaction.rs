@@ -5,7 +5,7 @@
 
 use crate::actions::{BodyProcessor, Ctl, Disruptive, IdRange, Mode, SetVar, TxKey};
 use crate::body::{self, Pairs};
-use crate::engine::{BodyLimitAction, Engine, Item};
+use crate::engine::{BodyLimitAction, Engine, Item, Scratch};
 use crate::macros::{Macro, MacroRef, Part};
 use crate::operators::atoi;
 use crate::rule::Rule;
@@ -269,10 +269,11 @@ pub struct Transaction {
 }
 
 impl Drop for Transaction {
-    /// Hands the memo tables back to the engine for the next transaction.
+    /// Hands the memo tables and the TX store back to the engine for the next transaction.
     fn drop(&mut self) {
-        let c = std::mem::take(self.tcache.get_mut());
-        self.engine.inner.tcache_pool.give(c);
+        let tcache = std::mem::take(self.tcache.get_mut());
+        let tx = std::mem::take(&mut self.tx);
+        self.engine.inner.scratch_pool.give(Scratch { tcache, tx });
     }
 }
 
@@ -372,8 +373,7 @@ impl Transaction {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let request_body_access = engine.inner.request_body_access;
         let response_body_access = engine.inner.response_body_access;
-        let n_tx = engine.inner.tx_names.len();
-        let engine_tcache = engine.inner.tcache_pool.take();
+        let scratch = engine.inner.scratch_pool.take(engine.inner.tx_names.len());
         Transaction {
             engine,
             mode,
@@ -409,7 +409,7 @@ impl Transaction {
             reqbody_error: false,
             body_truncated: false,
             reqbody_error_msg: Vec::new(),
-            tx: TxStore::new(n_tx),
+            tx: scratch.tx,
             matched_var: Vec::new(),
             matched_var_name: Vec::new(),
             matched_vars: Vec::new(),
@@ -430,7 +430,7 @@ impl Transaction {
             events: Vec::new(),
             intervention: None,
             detected: None,
-            tcache: RefCell::new(engine_tcache),
+            tcache: RefCell::new(scratch.tcache),
         }
     }
 

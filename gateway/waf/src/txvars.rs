@@ -128,6 +128,18 @@ impl TxStore {
         TxStore { index: vec![0; n], vals: Vec::with_capacity(128), extra: FxHashMap::default() }
     }
 
+    /// Forgets every value, keeping the tables' capacity (for the next transaction).
+    pub fn clear(&mut self) {
+        self.index.fill(0);
+        self.vals.clear();
+        self.extra.clear();
+    }
+
+    /// Whether the tables are no larger than an ordinary request needs (see `engine::ScratchPool`).
+    pub fn is_ordinary_size(&self) -> bool {
+        self.vals.capacity() <= 1024 && self.extra.capacity() <= 256
+    }
+
     /// The value in a slot.
     pub fn get_slot(&self, slot: u32) -> Option<&[u8]> {
         let i = *self.index.get(slot as usize)?;

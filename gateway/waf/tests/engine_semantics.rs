@@ -279,3 +279,24 @@ fn phrase_lists_join_the_prefilter_and_still_match_as_before() {
     assert_eq!(get(&e, "/?f=hello%20world").intervention(), None);
     assert_eq!(get(&e, "/?f=data").intervention().map(|i| i.rule_id), Some(2));
 }
+
+#[test]
+fn a_transaction_starts_with_none_of_the_previous_ones_tx_values() {
+    // Transactions hand their TX store and memo tables back to the engine for reuse.
+    let e = engine(
+        r#"SecRule ARGS:user "@rx ^(\w+)$" "id:1,phase:1,pass,capture,setvar:tx.user=%{tx.1},setvar:'tx.seen_%{tx.1}=1'"
+           SecRule &TX:user "@eq 1" "id:2,phase:2,deny,status:403""#,
+    );
+    let first = get(&e, "/?user=alice");
+    assert_eq!(first.tx_var("user"), Some(&b"alice"[..]));
+    assert_eq!(first.tx_var("seen_alice"), Some(&b"1"[..]));
+    assert_eq!(first.intervention().map(|i| i.status), Some(403));
+    drop(first);
+    for _ in 0..3 {
+        let next = get(&e, "/?other=1");
+        assert_eq!(next.tx_var("user"), None);
+        assert_eq!(next.tx_var("seen_alice"), None);
+        assert_eq!(next.tx_var("1"), None);
+        assert!(next.intervention().is_none());
+    }
+}
