@@ -18,8 +18,9 @@
 //!
 //! [`server`] assembles the pingora server; without work stealing each worker thread runs its
 //! own copy of the proxy on sockets of its own ([`own_sockets`]), so a connection and its
-//! upstream keep-alive pool stay on one core. [`state`] holds the compiled policy; a `SIGHUP` builds a new one and swaps it in
-//! atomically ([`server`]), so in-flight requests finish on the policy they started with.
+//! upstream keep-alive pool stay on one core. [`state`] holds the compiled policy; a `SIGHUP`
+//! builds a new one and swaps it in atomically, so in-flight requests finish on the policy they
+//! started with.
 
 pub mod access_log;
 pub mod admin;

@@ -17,6 +17,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use govgate_policies::{ClientCerts, Listener, Mirror, Policy};
 use pingora_core::listeners::tls::TlsSettings;
+use pingora_core::listeners::TcpSocketOptions;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
 use pingora_core::services::background::{background_service, BackgroundService};
@@ -70,8 +71,10 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
             (l.address, ListenerInfo { name: l.name.clone(), https: l.tls, redirect_to_port })
         })
         .collect();
-    let no_anchors = shared.state.load().trust.as_ref().is_none_or(|t| t.anchors().is_empty());
-    for l in policy.listeners.iter().filter(|l| l.tls && l.client_certs == ClientCerts::Optional && no_anchors) {
+    // One client-certificate verifier for all TLS listeners that ask for certificates.
+    let anchors = shared.state.load().trust.as_ref().map(|t| t.anchors().to_vec()).unwrap_or_default();
+    let verifier = Arc::new(client_cert::Verifier::new(&anchors));
+    for l in policy.listeners.iter().filter(|l| l.tls && l.client_certs == ClientCerts::Optional && anchors.is_empty()) {
         tracing::warn!(
             "listener {}: client_certs is on, but {} holds no trust anchor: every client certificate will be refused",
             l.name,
@@ -86,17 +89,14 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
         let proxy = pingora_proxy::http_proxy(&server.configuration, gateway);
         let name = if per_worker { format!("govgate proxy {worker}") } else { "govgate proxy".into() };
         let mut service = Service::new(name, SlowClientGuard::new(proxy, shared.clone()));
-        let sock = per_worker.then(own_sockets::reuseport);
+        let sock = if per_worker { own_sockets::reuseport() } else { TcpSocketOptions::default() };
         for l in &policy.listeners {
             let addr = l.address.to_string();
             if l.tls {
-                let settings = tls_settings(l, tls_files.as_ref(), &shared).with_context(|| format!("TLS setup for {addr}"))?;
-                service.add_tls_with_settings(&addr, sock.clone(), settings);
+                let settings = tls_settings(l, tls_files.as_ref(), &shared, &verifier).with_context(|| format!("TLS setup for {addr}"))?;
+                service.add_tls_with_settings(&addr, Some(sock.clone()), settings);
             } else {
-                match &sock {
-                    Some(o) => service.add_tcp_with_settings(&addr, o.clone()),
-                    None => service.add_tcp(&addr),
-                }
+                service.add_tcp_with_settings(&addr, sock.clone());
             }
         }
         if per_worker {
@@ -174,7 +174,12 @@ impl ShutdownSignalWatch for DrainOnTerm {
 
 /// The rustls settings of a TLS listener: the server certificate, HTTP/2, and the client
 /// certificate verifier when the listener asks for client certificates.
-fn tls_settings(l: &Listener, files: Option<&(String, String)>, shared: &Arc<Shared>) -> anyhow::Result<TlsSettings> {
+fn tls_settings(
+    l: &Listener,
+    files: Option<&(String, String)>,
+    shared: &Arc<Shared>,
+    verifier: &Arc<client_cert::Verifier>,
+) -> anyhow::Result<TlsSettings> {
     let (cert, key) = files.context("TLS listener without certificate")?;
     let mut settings = match l.client_certs {
         ClientCerts::Off => TlsSettings::intermediate(cert, key)?,
@@ -182,8 +187,7 @@ fn tls_settings(l: &Listener, files: Option<&(String, String)>, shared: &Arc<Sha
             let mut s = TlsSettings::with_callbacks(Box::new(client_cert::Callbacks { shared: shared.clone() }))?;
             s.set_certificate_chain_file(cert)?;
             s.set_private_key_file(key)?;
-            let anchors = shared.state.load().trust.as_ref().map(|t| t.anchors().to_vec()).unwrap_or_default();
-            s.set_client_cert_verifier(Arc::new(client_cert::Verifier::new(&anchors)));
+            s.set_client_cert_verifier(verifier.clone());
             s
         }
     };

@@ -6,7 +6,7 @@ use crate::actions::{compile_actions, Actions, BodyProcessor, Ctl, Disruptive, M
 use crate::error::{LoadError, Loc};
 use crate::operators::{self, Operator};
 use crate::parser::{parse_actions, parse_operator, parse_targets, split_directives, Directive, RawOperator};
-use crate::prefilter::{necessary_literals, phrase_literals, Prefilter, PrefilterBuilder};
+use crate::prefilter::{necessary_literals, Prefilter, PrefilterBuilder};
 use crate::rule::Rule;
 use crate::tcache::{ChainTable, TCache};
 use crate::transaction::{Transaction, TX_PRESET_NAMES};
@@ -385,18 +385,14 @@ impl Loader {
                 resolve_rule(r, &mut tx_names);
                 let mut link: Option<&mut Rule> = Some(&mut **r);
                 while let Some(l) = link {
-                    let lits = match &l.operator.op {
-                        _ if l.operator.negated || l.actions.multi_match || l.is_action => None,
-                        operators::Op::Rx(_) => necessary_literals(&operators::regex_source(&l.operator.arg_text)),
-                        operators::Op::Pm(_, phrases) => phrase_literals(phrases),
-                        _ => None,
-                    };
-                    if let Some(lits) = lits {
-                        l.pf_bit = Some(pfb.add(&lits));
-                        if l.targets.targets.iter().all(groupable) {
-                            let sig = format!("{:?}|{}", l.targets, l.chain_id);
-                            let n = groups.len() as u32;
-                            l.pf_group = Some(*groups.entry(sig).or_insert(n));
+                    if matches!(l.operator.op, operators::Op::Rx(_)) && !l.operator.negated && !l.actions.multi_match && !l.is_action {
+                        if let Some(lits) = necessary_literals(&operators::regex_source(&l.operator.arg_text)) {
+                            l.pf_bit = Some(pfb.add(&lits));
+                            if l.targets.targets.iter().all(groupable) {
+                                let sig = format!("{:?}|{}", l.targets, l.chain_id);
+                                let n = groups.len() as u32;
+                                l.pf_group = Some(*groups.entry(sig).or_insert(n));
+                            }
                         }
                     }
                     link = l.chained.as_deref_mut();

@@ -24,8 +24,8 @@ pub enum Arg {
 pub enum Op {
     /// `@rx`
     Rx(Regex),
-    /// `@pm` / `@pmFromFile` (case-insensitive phrase match), and the phrases (for the prefilter).
-    Pm(AhoCorasick, Box<[Vec<u8>]>),
+    /// `@pm` / `@pmFromFile` (case-insensitive phrase match).
+    Pm(AhoCorasick),
     /// Numeric comparisons.
     Eq(Arg),
     /// `@ge`
@@ -128,13 +128,12 @@ fn normalize_hex_escapes(pat: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-fn pm(words: Vec<String>, loc: &Loc) -> Result<Op, LoadError> {
-    let ac = AhoCorasickBuilder::new()
+fn pm(words: Vec<String>, loc: &Loc) -> Result<AhoCorasick, LoadError> {
+    AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::LeftmostFirst)
-        .build(&words)
-        .map_err(|e| loc.syntax(format!("pm: {e}")))?;
-    Ok(Op::Pm(ac, words.into_iter().map(String::into_bytes).collect()))
+        .build(words)
+        .map_err(|e| loc.syntax(format!("pm: {e}")))
 }
 
 fn parse_ip(s: &str) -> Option<(IpAddr, u8)> {
@@ -152,7 +151,7 @@ pub fn compile(raw: &RawOperator, base: &Path, loc: &Loc) -> Result<Operator, Lo
     let a = raw.arg.as_str();
     let op = match raw.name.to_ascii_lowercase().as_str() {
         "rx" => Op::Rx(compile_regex(a, loc)?),
-        "pm" => pm(a.split_whitespace().map(str::to_string).collect(), loc)?,
+        "pm" => Op::Pm(pm(a.split_whitespace().map(str::to_string).collect(), loc)?),
         "pmfromfile" | "pmf" => {
             let mut words = Vec::new();
             for f in a.split_whitespace() {
@@ -165,7 +164,7 @@ pub fn compile(raw: &RawOperator, base: &Path, loc: &Loc) -> Result<Operator, Lo
                     }
                 }
             }
-            pm(words, loc)?
+            Op::Pm(pm(words, loc)?)
         }
         "eq" => Op::Eq(arg(a, loc)?),
         "ge" => Op::Ge(arg(a, loc)?),
@@ -306,7 +305,7 @@ impl Operator {
                 },
                 None => re.is_match(input),
             },
-            Op::Pm(ac, _) => match ac.find(input) {
+            Op::Pm(ac) => match ac.find(input) {
                 Some(m) => {
                     if let Some(caps) = captures {
                         caps.clear();

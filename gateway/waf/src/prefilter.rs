@@ -4,8 +4,6 @@
 //! into one case-insensitive Aho-Corasick automaton. A transformed value is
 //! scanned once for all rules; a rule whose literals do not occur in the value
 //! cannot match and its regex is not run. Everything else runs its regex.
-//! `@pm` phrase lists join the same automaton with all their phrases (see
-//! [`phrase_literals`]), so a value without any of them skips the rule too.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
@@ -23,14 +21,6 @@ pub fn necessary_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
     let hir = ParserBuilder::new().utf8(false).unicode(false).dot_matches_new_line(true).build().parse(pattern).ok()?;
     let candidates = [extract(&hir, ExtractKind::Prefix), extract(&hir, ExtractKind::Suffix), required(&hir).into_set().map(minimize)];
     candidates.into_iter().flatten().filter(|s| useful(s)).max_by_key(|s| score(s))
-}
-
-/// The literals of a `@pm` phrase list for the prefilter: the phrases themselves, lower-cased
-/// (the operator matches exactly when one of them occurs, ignoring ASCII case), if every one is
-/// worth scanning for. Unlike a regex's set, a long list is fine: it is exact, not a guess.
-pub fn phrase_literals(phrases: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
-    let lits = minimize(phrases.iter().map(|p| p.to_ascii_lowercase()).collect());
-    (!lits.is_empty() && lits.iter().all(|l| useful_literal(l))).then_some(lits)
 }
 
 /// Maximum number of literals in a set.
@@ -361,7 +351,7 @@ impl Prefilter {
         };
         // A literal may occur many times in a value; set its rules' bits once.
         let words = self.bits.len().div_ceil(64);
-        let mut on_stack = [0u64; 160];
+        let mut on_stack = [0u64; 32];
         let mut on_heap = Vec::new();
         let seen: &mut [u64] = if words <= on_stack.len() {
             &mut on_stack[..words]

@@ -33,7 +33,7 @@ pub struct Rule {
     pub is_action: bool,
     /// Node of `transforms` in the engine's [`crate::tcache::ChainTable`] (same list, same id).
     pub chain_id: u32,
-    /// Bit in the shared literal prefilter, for `@rx` rules that have necessary literals and `@pm` rules.
+    /// Bit in the shared literal prefilter, for `@rx` rules that have necessary literals.
     pub pf_bit: Option<u32>,
     /// Prefilter group: links with the same targets, exclusions and chain share
     /// one union of their values' prefilter scans per phase, so a link whose
