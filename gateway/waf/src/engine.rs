@@ -88,7 +88,8 @@ pub(crate) struct Inner {
     pub request_body_access: bool,
     pub response_body_access: bool,
     pub prefilter: Option<Prefilter>,
-    /// Number of prefilter groups (see [`Rule::pf_group`]).
+    /// Number of prefilter groups (see [`Rule::pf_group`]); the unions of target sets
+    /// ([`Rule::pf_targets`]) are numbered after them.
     pub pf_groups: usize,
     pub chains: ChainTable,
     /// TX names with slots (see [`crate::txvars`]).
@@ -351,6 +352,7 @@ impl Loader {
             chain_id,
             pf_bit: None,
             pf_group: None,
+            pf_targets: None,
             tag_ids: Vec::new(),
         };
         if rule.actions.chain {
@@ -374,6 +376,7 @@ impl Loader {
         let mut phases: [Vec<Item>; 6] = Default::default();
         let mut pfb = PrefilterBuilder::default();
         let mut groups: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        let mut target_sets: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
         let mut entries = self.entries;
         let mut tx_names = TxNames::default();
         for n in TX_PRESET_NAMES {
@@ -389,9 +392,11 @@ impl Loader {
                         if let Some(lits) = necessary_literals(&operators::regex_source(&l.operator.arg_text)) {
                             l.pf_bit = Some(pfb.add(&lits));
                             if l.targets.targets.iter().all(groupable) {
-                                let sig = format!("{:?}|{}", l.targets, l.chain_id);
+                                let targets = format!("{:?}", l.targets);
                                 let n = groups.len() as u32;
-                                l.pf_group = Some(*groups.entry(sig).or_insert(n));
+                                l.pf_group = Some(*groups.entry(format!("{targets}|{}", l.chain_id)).or_insert(n));
+                                let n = target_sets.len() as u32;
+                                l.pf_targets = Some(*target_sets.entry(targets).or_insert(n));
                             }
                         }
                     }

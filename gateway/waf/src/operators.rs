@@ -270,16 +270,36 @@ fn invalid_url_encoding(v: &[u8]) -> bool {
 }
 
 impl Operator {
-    /// Evaluates the operator (ignoring negation). `expand` resolves macro
-    /// arguments. When `captures` is given, it receives TX:0..9 values.
-    pub fn matches(&self, input: &[u8], expand: &dyn Fn(&Macro) -> Vec<u8>, captures: Option<&mut Vec<Vec<u8>>>) -> bool {
-        fn val<'a>(a: &'a Arg, expand: &dyn Fn(&Macro) -> Vec<u8>) -> Cow<'a, [u8]> {
+    /// The operator's argument when it is a macro (`@within %{tx.allowed_methods}`): the caller
+    /// expands it once per rule evaluation and passes the result to [`Self::matches`].
+    pub fn macro_arg(&self) -> Option<&Macro> {
+        match &self.op {
+            Op::Eq(Arg::Macro(m))
+            | Op::Ge(Arg::Macro(m))
+            | Op::Gt(Arg::Macro(m))
+            | Op::Le(Arg::Macro(m))
+            | Op::Lt(Arg::Macro(m))
+            | Op::StrEq(Arg::Macro(m))
+            | Op::Contains(Arg::Macro(m))
+            | Op::ContainsWord(Arg::Macro(m))
+            | Op::BeginsWith(Arg::Macro(m))
+            | Op::EndsWith(Arg::Macro(m))
+            | Op::Within(Arg::Macro(m)) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Evaluates the operator (ignoring negation). `expanded` is the expansion of
+    /// [`Self::macro_arg`] (an empty argument if not given). When `captures` is given,
+    /// it receives TX:0..9 values.
+    pub fn matches(&self, input: &[u8], expanded: Option<&[u8]>, captures: Option<&mut Vec<Vec<u8>>>) -> bool {
+        fn arg_value<'a>(a: &'a Arg, expanded: Option<&'a [u8]>) -> &'a [u8] {
             match a {
-                Arg::Lit(l) => Cow::Borrowed(l.as_slice()),
-                Arg::Macro(m) => Cow::Owned(expand(m)),
+                Arg::Lit(l) => l,
+                Arg::Macro(_) => expanded.unwrap_or_default(),
             }
         }
-        let val = |a| val(a, expand);
+        let val = |a| arg_value(a, expanded);
         match &self.op {
             Op::Rx(re) => match captures {
                 // `is_match` first: it allocates nothing and most inputs do not match.
@@ -315,29 +335,29 @@ impl Operator {
                 }
                 None => false,
             },
-            Op::Eq(a) => atoi(input) == atoi(&val(a)),
-            Op::Ge(a) => atoi(input) >= atoi(&val(a)),
-            Op::Gt(a) => atoi(input) > atoi(&val(a)),
-            Op::Le(a) => atoi(input) <= atoi(&val(a)),
-            Op::Lt(a) => atoi(input) < atoi(&val(a)),
-            Op::StrEq(a) => input == val(a).as_ref(),
-            Op::Contains(a) => memchr::memmem::find(input, &val(a)).is_some(),
+            Op::Eq(a) => atoi(input) == atoi(val(a)),
+            Op::Ge(a) => atoi(input) >= atoi(val(a)),
+            Op::Gt(a) => atoi(input) > atoi(val(a)),
+            Op::Le(a) => atoi(input) <= atoi(val(a)),
+            Op::Lt(a) => atoi(input) < atoi(val(a)),
+            Op::StrEq(a) => input == val(a),
+            Op::Contains(a) => memchr::memmem::find(input, val(a)).is_some(),
             Op::ContainsWord(a) => {
                 let w = val(a);
                 if w.is_empty() {
                     return true;
                 }
-                memchr::memmem::find_iter(input, &w).any(|p| {
+                memchr::memmem::find_iter(input, w).any(|p| {
                     let before = p == 0 || !input[p - 1].is_ascii_alphanumeric();
                     let after = input.get(p + w.len()).is_none_or(|c| !c.is_ascii_alphanumeric());
                     before && after
                 })
             }
-            Op::BeginsWith(a) => input.starts_with(&val(a)),
-            Op::EndsWith(a) => input.ends_with(&val(a)),
+            Op::BeginsWith(a) => input.starts_with(val(a)),
+            Op::EndsWith(a) => input.ends_with(val(a)),
             Op::Within(a) => {
                 let hay = val(a);
-                input.is_empty() || memchr::memmem::find(&hay, input).is_some()
+                input.is_empty() || memchr::memmem::find(hay, input).is_some()
             }
             Op::DetectSqli => match crate::injection::detect_sqli(input) {
                 Some(fingerprint) => {
@@ -375,7 +395,7 @@ mod tests {
     }
 
     fn m(s: &str, input: &str) -> bool {
-        op(s).matches(input.as_bytes(), &|_| Vec::new(), None)
+        op(s).matches(input.as_bytes(), None, None)
     }
 
     #[test]
@@ -409,16 +429,16 @@ mod tests {
     #[test]
     fn rx_capture() {
         let mut caps = Vec::new();
-        assert!(op("@rx (a)(b)").matches(b"xab", &|_| Vec::new(), Some(&mut caps)));
+        assert!(op("@rx (a)(b)").matches(b"xab", None, Some(&mut caps)));
         assert_eq!(caps, vec![b"ab".to_vec(), b"a".to_vec(), b"b".to_vec()]);
     }
 
     #[test]
     fn rx_capture_without_groups_is_the_whole_match() {
         let mut caps = vec![b"stale".to_vec(), b"x".to_vec()];
-        assert!(op("@rx b+").matches(b"abbbc", &|_| Vec::new(), Some(&mut caps)));
+        assert!(op("@rx b+").matches(b"abbbc", None, Some(&mut caps)));
         assert_eq!(caps, vec![b"bbb".to_vec()]);
-        assert!(!op("@rx z").matches(b"abc", &|_| Vec::new(), Some(&mut caps)));
+        assert!(!op("@rx z").matches(b"abc", None, Some(&mut caps)));
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub struct Rule {
     /// one union of their values' prefilter scans per phase, so a link whose
     /// literals occur in none of the values is skipped without visiting them.
     pub pf_group: Option<u32>,
+    /// The group's targets and exclusions without the chain (shared by the groups that differ
+    /// only in their chain): the union of the raw values' scans decides for every such group
+    /// whose chain leaves all of the values as they are (see `Transaction::group_may_match`).
+    pub pf_targets: Option<u32>,
     /// Ids of the (case-folded) tags in the engine's tag table, sorted; filled when the
     /// engine is built (see [`crate::actions::TagRef`]).
     pub tag_ids: Vec<u32>,

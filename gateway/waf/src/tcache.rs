@@ -70,6 +70,12 @@ impl ChainTable {
         self.steps.get(node as usize).copied().unwrap_or((ChangeSet::MAX, ChangeSet::MAX))
     }
 
+    /// The steps of a node's chain that change more than letter case (those that can change
+    /// a value's prefilter scan).
+    pub fn scan_steps(&self, node: u32) -> ChangeSet {
+        self.step_sets(node).1
+    }
+
     fn step(&self, node: u32) -> Option<(u32, Transform)> {
         if node == 0 {
             return None;
@@ -104,6 +110,11 @@ pub struct TCache {
     /// values' scans in `unions` (0: not computed in this phase).
     groups: Vec<u32>,
     unions: Vec<u64>,
+    /// Per union (indexed like `groups`), for unions of raw values: the transformations
+    /// that may change one of its values (see [`Self::raw_scan_into_group`]).
+    union_changes: Vec<ChangeSet>,
+    /// The last raw value looked up (address, length) and its slot.
+    last_raw: Option<((usize, usize), u32)>,
 }
 
 /// Whether `bit` is set in a scan bitset (missing words count as set, to stay safe).
@@ -114,6 +125,7 @@ pub fn bit_set(bits: &[u64], bit: u32) -> bool {
 impl TCache {
     /// Forgets everything (at phase start, when values may be replaced).
     pub fn clear(&mut self) {
+        self.last_raw = None;
         self.map.clear();
         self.slots.clear();
         self.scans.clear();
@@ -133,6 +145,7 @@ impl TCache {
     pub fn clear_groups(&mut self) {
         self.groups.clear();
         self.unions.clear();
+        self.union_changes.clear();
     }
 
     /// The memoized scan union of a prefilter group, if computed in this phase.
@@ -176,6 +189,30 @@ impl TCache {
         }
     }
 
+    /// ORs the scan of the untransformed `raw` into group `g`'s union and notes the
+    /// transformations that may change `raw` (see [`Self::union_changes`]).
+    pub fn raw_scan_into_group(&mut self, raw: &[u8], pf: &Prefilter, g: u32) {
+        let slot = self.raw_slot(raw);
+        let changes = self.slots.get(slot as usize).map_or(ChangeSet::MAX, |s| s.changes);
+        self.add_union_changes(g, changes);
+        self.or_scan_into_group(slot, raw, pf, g);
+    }
+
+    /// Notes that a value of group `g` may be changed by the transformations in `changes`.
+    pub fn add_union_changes(&mut self, g: u32, changes: ChangeSet) {
+        let i = g as usize;
+        if self.union_changes.len() <= i {
+            self.union_changes.resize((i + 1).max(2 * self.union_changes.len()).max(64), 0);
+        }
+        self.union_changes[i] |= changes;
+    }
+
+    /// The transformations that may change one of the values ORed into group `g` by
+    /// [`Self::raw_scan_into_group`] (all of them after [`Self::add_union_changes`] with `MAX`).
+    pub fn union_changes(&self, g: u32) -> ChangeSet {
+        self.union_changes.get(g as usize).copied().unwrap_or(0)
+    }
+
     /// Offset of a slot's scan in `scans`, scanning on first use.
     fn scan(&mut self, slot: u32, raw: &[u8], pf: &Prefilter) -> Option<usize> {
         let s = self.slots.get_mut(slot as usize)?;
@@ -197,25 +234,23 @@ impl TCache {
             self.map.reserve(512);
             self.slots.reserve(128);
         }
+        // Most values are left as they are by the chain: then the raw slot is the answer,
+        // and the (value, chain) pair needs no entry of its own.
+        let raw_slot = self.raw_slot(raw);
+        if node == 0 || self.slots.get(raw_slot as usize).is_some_and(|s| s.changes & chains.step_sets(node).0 == 0) {
+            return raw_slot;
+        }
         let key = (raw.as_ptr() as usize, raw.len(), node);
         if let Some(s) = self.map.get(&key) {
             return *s;
         }
-        let raw_slot = self.raw_slot(raw);
-        if node == 0 {
-            return raw_slot;
-        }
-        let s = if self.slots[raw_slot as usize].changes & chains.step_sets(node).0 == 0 {
-            raw_slot
-        } else {
-            match chains.step(node) {
-                None => raw_slot,
-                Some((parent, tr)) => {
-                    let ps = self.slot(chains, raw, parent);
-                    match tr.apply_changed(self.value(ps, raw)) {
-                        None => ps,
-                        Some(v) => self.push(Some(v), 0),
-                    }
+        let s = match chains.step(node) {
+            None => raw_slot,
+            Some((parent, tr)) => {
+                let ps = self.slot(chains, raw, parent);
+                match tr.apply_changed(self.value(ps, raw)) {
+                    None => ps,
+                    Some(v) => self.push(Some(v), 0),
                 }
             }
         };
@@ -226,11 +261,22 @@ impl TCache {
     /// The slot of the untransformed value (created with its [`changes`] on first use).
     fn raw_slot(&mut self, raw: &[u8]) -> u32 {
         let key = (raw.as_ptr() as usize, raw.len(), 0);
-        if let Some(s) = self.map.get(&key) {
-            return *s;
+        // A link asks for the same value several times in a row (its scan, then its
+        // transformed value, or each step of a multiMatch chain).
+        if let Some((k, s)) = self.last_raw {
+            if k == (key.0, key.1) {
+                return s;
+            }
         }
-        let s = self.push(None, changes(raw));
-        self.map.insert(key, s);
+        let s = match self.map.get(&key) {
+            Some(s) => *s,
+            None => {
+                let s = self.push(None, changes(raw));
+                self.map.insert(key, s);
+                s
+            }
+        };
+        self.last_raw = Some(((key.0, key.1), s));
         s
     }
 

@@ -10,6 +10,7 @@ use crate::macros::{Macro, MacroRef, Part};
 use crate::operators::atoi;
 use crate::rule::Rule;
 use crate::tcache::{bit_set, TCache};
+use crate::transforms::ChangeSet;
 use crate::txvars::{TxStore, TxValue};
 use crate::variables::{Exclusion, KeySel, Target, Var};
 use smallvec::SmallVec;
@@ -804,9 +805,17 @@ impl Transaction {
                 self.caps_scratch = tmp_caps;
                 return false;
             }
-            let extra: SmallVec<[(Var, &KeySel); 4]> =
-                this.removed_targets.iter().filter(|(sel, _, _)| sel.selects(head)).map(|(_, v, k)| (*v, k)).collect();
-            let expand = |m: &Macro| this.expand(m, head);
+            let mut extra: SmallVec<[(Var, &KeySel); 4]> = SmallVec::new();
+            if this.removed_targets.iter().any(|(sel, _, _)| sel.selects(head)) {
+                extra.extend(this.removed_targets.iter().filter(|(sel, _, _)| sel.selects(head)).map(|(_, v, k)| (*v, k)));
+            }
+            // The operator's macro argument, expanded once for all values (TX does not change
+            // until the link's actions run, after the last value).
+            let arg: Option<Cow<'_, [u8]>> = rule.operator.macro_arg().map(|m| match single_tx_ref(m) {
+                Some(slot) => Cow::Borrowed(this.tx.get_slot(slot).unwrap_or_default()),
+                None => Cow::Owned(this.expand(m, head)),
+            });
+            let arg = arg.as_deref();
             let want_caps = rule.actions.capture && !rule.operator.negated;
             for t in &rule.targets.targets {
                 this.visit(t, &rule.targets.exclusions, &extra, &mut |v: Val<'_>| {
@@ -814,7 +823,7 @@ impl Transaction {
                         found.push(LinkMatch::default());
                     }
                     let f = &mut found[n_found];
-                    if this.match_value(rule, &v, &expand, want_caps, &mut tmp_caps, &mut f.value) {
+                    if this.match_value(rule, &v, arg, want_caps, &mut tmp_caps, &mut f.value) {
                         f.var = v.var;
                         f.key.clear();
                         f.key.extend_from_slice(v.key);
@@ -876,6 +885,30 @@ impl Transaction {
         if let Some(u) = self.tcache.borrow().group(g, pf) {
             return bit_set(u, bit);
         }
+        // Usually the chain leaves every value as it is, as far as the scan can tell: then the
+        // union of the raw values' scans decides, shared by every chain over the same targets.
+        if let Some(ts) = rule.pf_targets {
+            let t = (inner.pf_groups as u32).saturating_add(ts);
+            if self.tcache.borrow().group(t, pf).is_none() {
+                self.tcache.borrow_mut().begin_group(t, pf);
+                for target in &rule.targets.targets {
+                    self.visit(target, &rule.targets.exclusions, &[], &mut |v: Val<'_>| {
+                        let mut cache = self.tcache.borrow_mut();
+                        match &v.value {
+                            Cow::Borrowed(raw) => cache.raw_scan_into_group(raw, pf, t),
+                            Cow::Owned(_) => {
+                                cache.add_union_changes(t, ChangeSet::MAX);
+                                cache.fill_group(t, pf);
+                            }
+                        }
+                    });
+                }
+            }
+            let cache = self.tcache.borrow();
+            if cache.union_changes(t) & inner.chains.scan_steps(rule.chain_id) == 0 {
+                return cache.group(t, pf).is_none_or(|u| bit_set(u, bit));
+            }
+        }
         self.tcache.borrow_mut().begin_group(g, pf);
         for t in &rule.targets.targets {
             self.visit(t, &rule.targets.exclusions, &[], &mut |v: Val<'_>| {
@@ -899,7 +932,7 @@ impl Transaction {
         &self,
         rule: &Rule,
         v: &Val<'_>,
-        expand: &dyn Fn(&Macro) -> Vec<u8>,
+        arg: Option<&[u8]>,
         want_caps: bool,
         tmp_caps: &mut Vec<Vec<u8>>,
         out: &mut Vec<u8>,
@@ -919,7 +952,7 @@ impl Transaction {
             // The operator sees the value before the transformations and after every
             // one that changed it: the chain's prefixes, memoized like whole chains.
             if cacheable {
-                return self.multi_match_cached(rule, raw, expand, want_caps, tmp_caps, &mut matched);
+                return self.multi_match_cached(rule, raw, arg, want_caps, tmp_caps, &mut matched);
             }
             let mut cur: Cow<[u8]> = Cow::Borrowed(raw);
             let mut steps = vec![cur.to_vec()];
@@ -932,7 +965,7 @@ impl Transaction {
             }
             for s in steps {
                 tmp_caps.clear();
-                let m = rule.operator.matches(&s, expand, want_caps.then_some(&mut *tmp_caps));
+                let m = rule.operator.matches(&s, arg, want_caps.then_some(&mut *tmp_caps));
                 if m != negated {
                     return matched(&s);
                 }
@@ -947,7 +980,7 @@ impl Transaction {
                 }
             }
             tmp_caps.clear();
-            let m = rule.operator.matches(&cur, expand, want_caps.then_some(tmp_caps));
+            let m = rule.operator.matches(&cur, arg, want_caps.then_some(tmp_caps));
             return m != negated && matched(&cur);
         }
         let inner = &self.engine.inner;
@@ -964,7 +997,7 @@ impl Transaction {
         let cache = self.tcache.borrow();
         let input = cache.value(slot, raw);
         tmp_caps.clear();
-        let m = rule.operator.matches(input, expand, want_caps.then_some(tmp_caps));
+        let m = rule.operator.matches(input, arg, want_caps.then_some(tmp_caps));
         m != negated && matched(input)
     }
 
@@ -975,7 +1008,7 @@ impl Transaction {
         &self,
         rule: &Rule,
         raw: &[u8],
-        expand: &dyn Fn(&Macro) -> Vec<u8>,
+        arg: Option<&[u8]>,
         want_caps: bool,
         tmp_caps: &mut Vec<Vec<u8>>,
         matched: &mut dyn FnMut(&[u8]) -> bool,
@@ -1000,7 +1033,7 @@ impl Transaction {
             }
             prev = Some(slot);
             tmp_caps.clear();
-            if rule.operator.matches(input, expand, want_caps.then_some(&mut *tmp_caps)) != rule.operator.negated {
+            if rule.operator.matches(input, arg, want_caps.then_some(&mut *tmp_caps)) != rule.operator.negated {
                 return matched(input);
             }
         }

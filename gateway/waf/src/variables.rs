@@ -87,8 +87,13 @@ pub enum KeySel {
     All,
     /// Exact key, compared case-insensitively (stored lower-case).
     Exact(Vec<u8>),
-    /// Key regex (`/.../`), case-insensitive.
-    Regex(Regex),
+    /// A key regex that is only a literal prefix (`/^_pk_ref/`), compared case-insensitively
+    /// (stored lower-case): no regex runs.
+    Prefix(Vec<u8>),
+    /// Key regex (`/.../`), case-insensitive. `prefix` is a literal (lower-case) that every
+    /// matching key starts with, when the pattern begins with one (`/^pbjs-\w+$/`): a key
+    /// without it is rejected before the regex runs.
+    Regex { re: Regex, prefix: Vec<u8> },
 }
 
 impl KeySel {
@@ -97,9 +102,28 @@ impl KeySel {
         match self {
             KeySel::All => true,
             KeySel::Exact(k) => k.eq_ignore_ascii_case(key),
-            KeySel::Regex(r) => r.is_match(key),
+            KeySel::Prefix(p) => key.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)),
+            KeySel::Regex { re, prefix } => key.get(..prefix.len()).is_some_and(|h| h.eq_ignore_ascii_case(prefix)) && re.is_match(key),
         }
     }
+}
+
+/// The literal prefix every match of a key regex starts with, and whether the pattern is
+/// nothing but `^` and that literal. Only plain letters, digits, `_` and `-` count; a
+/// pattern with an alternation gives none, and a letter a quantifier makes optional is left out.
+fn anchored_literal(pat: &str) -> (Vec<u8>, bool) {
+    let Some(rest) = pat.strip_prefix('^') else { return (Vec::new(), false) };
+    if pat.contains('|') {
+        return (Vec::new(), false);
+    }
+    let n = rest.bytes().take_while(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-').count();
+    let after = rest.as_bytes().get(n).copied();
+    if after.is_none() {
+        return (rest.as_bytes().to_ascii_lowercase(), true);
+    }
+    // `^abc?` / `^abc*` / `^abc{0,1}` leave the last letter optional.
+    let keep = if matches!(after, Some(b'?' | b'*' | b'{')) { n.saturating_sub(1) } else { n };
+    (rest.as_bytes()[..keep].to_ascii_lowercase(), false)
 }
 
 /// One compiled target (not an exclusion).
@@ -139,7 +163,11 @@ pub fn compile_key(key: Option<&str>, loc: &Loc) -> Result<KeySel, LoadError> {
         None => KeySel::All,
         Some(k) if k.len() >= 2 && k.starts_with('/') && k.ends_with('/') => {
             let pat = &k[1..k.len() - 1];
-            KeySel::Regex(Regex::new(&format!("(?is-u){pat}")).map_err(|e| loc.regex(e.to_string()))?)
+            let re = Regex::new(&format!("(?is-u){pat}")).map_err(|e| loc.regex(e.to_string()))?;
+            match anchored_literal(pat) {
+                (prefix, true) => KeySel::Prefix(prefix),
+                (prefix, false) => KeySel::Regex { re, prefix },
+            }
         }
         Some(k) => KeySel::Exact(k.to_ascii_lowercase().into_bytes()),
     })
@@ -157,4 +185,42 @@ pub fn compile_targets(raw: &[RawTarget], loc: &Loc, into: &mut Targets) -> Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn key(k: &str) -> KeySel {
+        compile_key(Some(k), &Loc { file: Arc::from("t"), line: 1 }).unwrap()
+    }
+
+    #[test]
+    fn literal_prefix_keys_need_no_regex_and_match_like_one() {
+        let k = key("/^_pk_ref/");
+        assert!(matches!(&k, KeySel::Prefix(p) if p.as_slice() == b"_pk_ref"), "{k:?}");
+        assert!(k.matches(b"_pk_ref.1.abcd") && k.matches(b"_PK_REF") && !k.matches(b"x_pk_ref") && !k.matches(b"_pk_re"));
+        // Regexes keep running behind their literal prefix, case-insensitively.
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            ("/^pbjs-\\w+$/", &["pbjs-abc", "PBJS-x1"], &["pbjs-", "xpbjs-a", "_ga"]),
+            ("/^_ga(?:_\\w+)?$/", &["_ga", "_GA_X1"], &["_gat", "ga"]),
+            // The letter a quantifier makes optional is not part of the prefix.
+            ("/^abc?d/", &["abd", "abcd"], &["acd"]),
+            ("/^ab*c/", &["ac", "abbc"], &["bc"]),
+            // An alternation gives no prefix at all.
+            ("/^ab|cd/", &["abx", "xcd"], &["xab"]),
+            ("/header_/", &["x_header_y"], &["header"]),
+        ];
+        for (pat, yes, no) in cases {
+            let k = key(pat);
+            let re = regex::bytes::Regex::new(&format!("(?is-u){}", &pat[1..pat.len() - 1])).unwrap();
+            for y in *yes {
+                assert!(k.matches(y.as_bytes()) && re.is_match(y.as_bytes()), "{pat} should accept {y}");
+            }
+            for n in *no {
+                assert!(!k.matches(n.as_bytes()) && !re.is_match(n.as_bytes()), "{pat} should refuse {n}");
+            }
+        }
+    }
 }

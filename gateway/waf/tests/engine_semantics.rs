@@ -301,3 +301,26 @@ fn a_transaction_starts_with_none_of_the_previous_ones_tx_values() {
         assert!(next.intervention().is_none());
     }
 }
+
+/// Links over the same targets share one union of their raw values' scans; a link whose
+/// chain changes one of the values (here: decodes `%3c` to `<`) must still see the literal
+/// that only its transformed value contains, whichever link computed the shared union first.
+#[test]
+fn shared_raw_scan_unions_do_not_hide_literals_a_chain_reveals() {
+    for first_raw in [true, false] {
+        let raw = r#"SecRule ARGS|REQUEST_HEADERS:User-Agent "@rx <script" "id:1,phase:2,t:none,pass,log""#;
+        let decoded = r#"SecRule ARGS|REQUEST_HEADERS:User-Agent "@rx <script" "id:2,phase:2,t:none,t:urlDecodeUni,deny,status:403""#;
+        let rules = if first_raw { format!("{raw}\n{decoded}") } else { format!("{decoded}\n{raw}") };
+        let e = engine(&rules);
+        assert!(e.prefiltered_rules() >= 2, "both links are prefiltered");
+        let tx = get(&e, "/?q=%253cscript%253e&lang=zh");
+        assert_eq!(tx.intervention().map(|i| (i.rule_id, i.status)), Some((2, 403)), "first_raw={first_raw}");
+        assert!(!tx.matched_rule_ids().contains(&1), "the raw value holds no <script");
+        // A literal in the raw value is found by both, through the shared union.
+        let tx = get(&e, "/?q=<script>");
+        let ids = tx.matched_rule_ids();
+        assert!(ids.contains(&2) && (ids.contains(&1) || !first_raw), "{ids:?}");
+        // And a clean request matches neither.
+        assert!(get(&e, "/?q=hello&lang=zh").matched_rule_ids().is_empty());
+    }
+}
