@@ -66,6 +66,38 @@ pub enum Op {
     NoMatch,
 }
 
+/// `Some(arg)` for the operators that take a text argument (`@eq`, `@within`, ...), else `None`.
+macro_rules! text_arg {
+    ($op:expr) => {
+        match $op {
+            Op::Eq(a)
+            | Op::Ge(a)
+            | Op::Gt(a)
+            | Op::Le(a)
+            | Op::Lt(a)
+            | Op::StrEq(a)
+            | Op::Contains(a)
+            | Op::ContainsWord(a)
+            | Op::BeginsWith(a)
+            | Op::EndsWith(a)
+            | Op::Within(a) => Some(a),
+            _ => None,
+        }
+    };
+}
+
+impl Op {
+    /// The text argument of the operators that take one (`@eq`, `@within`, ...).
+    pub fn arg(&self) -> Option<&Arg> {
+        text_arg!(self)
+    }
+
+    /// Like [`Self::arg`], for resolving its macro when the engine is built.
+    pub fn arg_mut(&mut self) -> Option<&mut Arg> {
+        text_arg!(self)
+    }
+}
+
 /// Operator plus negation.
 #[derive(Debug, Clone)]
 pub struct Operator {
@@ -273,19 +305,9 @@ impl Operator {
     /// The operator's argument when it is a macro (`@within %{tx.allowed_methods}`): the caller
     /// expands it once per rule evaluation and passes the result to [`Self::matches`].
     pub fn macro_arg(&self) -> Option<&Macro> {
-        match &self.op {
-            Op::Eq(Arg::Macro(m))
-            | Op::Ge(Arg::Macro(m))
-            | Op::Gt(Arg::Macro(m))
-            | Op::Le(Arg::Macro(m))
-            | Op::Lt(Arg::Macro(m))
-            | Op::StrEq(Arg::Macro(m))
-            | Op::Contains(Arg::Macro(m))
-            | Op::ContainsWord(Arg::Macro(m))
-            | Op::BeginsWith(Arg::Macro(m))
-            | Op::EndsWith(Arg::Macro(m))
-            | Op::Within(Arg::Macro(m)) => Some(m),
-            _ => None,
+        match self.op.arg()? {
+            Arg::Macro(m) => Some(m),
+            Arg::Lit(_) => None,
         }
     }
 

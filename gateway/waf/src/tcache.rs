@@ -166,8 +166,10 @@ impl TCache {
         self.groups[i] = off as u32 + 1;
     }
 
-    /// Marks every literal as present in a group's union (a value that cannot be scanned).
+    /// Marks every literal as present in a group's union (a value that cannot be scanned),
+    /// and every transformation as one that may change its values.
     pub fn fill_group(&mut self, g: u32, pf: &Prefilter) {
+        self.add_union_changes(g, ChangeSet::MAX);
         if let Some(off) = self.groups.get(g as usize).and_then(|o| (*o as usize).checked_sub(1)) {
             if let Some(u) = self.unions.get_mut(off..off + pf.words()) {
                 u.fill(u64::MAX);
@@ -199,7 +201,7 @@ impl TCache {
     }
 
     /// Notes that a value of group `g` may be changed by the transformations in `changes`.
-    pub fn add_union_changes(&mut self, g: u32, changes: ChangeSet) {
+    fn add_union_changes(&mut self, g: u32, changes: ChangeSet) {
         let i = g as usize;
         if self.union_changes.len() <= i {
             self.union_changes.resize((i + 1).max(2 * self.union_changes.len()).max(64), 0);
@@ -208,7 +210,7 @@ impl TCache {
     }
 
     /// The transformations that may change one of the values ORed into group `g` by
-    /// [`Self::raw_scan_into_group`] (all of them after [`Self::add_union_changes`] with `MAX`).
+    /// [`Self::raw_scan_into_group`] (all of them once [`Self::fill_group`] filled it).
     pub fn union_changes(&self, g: u32) -> ChangeSet {
         self.union_changes.get(g as usize).copied().unwrap_or(0)
     }

@@ -8,9 +8,9 @@ use crate::body::{self, Pairs};
 use crate::engine::{BodyLimitAction, Engine, Item, Scratch};
 use crate::macros::{Macro, MacroRef, Part};
 use crate::operators::atoi;
+use crate::prefilter::Prefilter;
 use crate::rule::Rule;
 use crate::tcache::{bit_set, TCache};
-use crate::transforms::ChangeSet;
 use crate::txvars::{TxStore, TxValue};
 use crate::variables::{Exclusion, KeySel, Target, Var};
 use smallvec::SmallVec;
@@ -806,8 +806,10 @@ impl Transaction {
                 return false;
             }
             let mut extra: SmallVec<[(Var, &KeySel); 4]> = SmallVec::new();
-            if this.removed_targets.iter().any(|(sel, _, _)| sel.selects(head)) {
-                extra.extend(this.removed_targets.iter().filter(|(sel, _, _)| sel.selects(head)).map(|(_, v, k)| (*v, k)));
+            for (sel, var, key) in &this.removed_targets {
+                if sel.selects(head) {
+                    extra.push((*var, key));
+                }
             }
             // The operator's macro argument, expanded once for all values (TX does not change
             // until the link's actions run, after the last value).
@@ -890,40 +892,33 @@ impl Transaction {
         if let Some(ts) = rule.pf_targets {
             let t = (inner.pf_groups as u32).saturating_add(ts);
             if self.tcache.borrow().group(t, pf).is_none() {
-                self.tcache.borrow_mut().begin_group(t, pf);
-                for target in &rule.targets.targets {
-                    self.visit(target, &rule.targets.exclusions, &[], &mut |v: Val<'_>| {
-                        let mut cache = self.tcache.borrow_mut();
-                        match &v.value {
-                            Cow::Borrowed(raw) => cache.raw_scan_into_group(raw, pf, t),
-                            Cow::Owned(_) => {
-                                cache.add_union_changes(t, ChangeSet::MAX);
-                                cache.fill_group(t, pf);
-                            }
-                        }
-                    });
-                }
+                self.fill_union(rule, t, pf, |cache: &mut TCache, raw: &[u8]| cache.raw_scan_into_group(raw, pf, t));
             }
             let cache = self.tcache.borrow();
             if cache.union_changes(t) & inner.chains.scan_steps(rule.chain_id) == 0 {
                 return cache.group(t, pf).is_none_or(|u| bit_set(u, bit));
             }
         }
+        self.fill_union(rule, g, pf, |cache: &mut TCache, raw: &[u8]| {
+            let slot = cache.scan_slot(&inner.chains, raw, rule.chain_id);
+            cache.or_scan_into_group(slot, raw, pf, g);
+        });
+        self.tcache.borrow().group(g, pf).is_none_or(|u| bit_set(u, bit))
+    }
+
+    /// Computes union `g` over the values of the rule's targets: `add` ORs in one value's scan.
+    /// Computed values are not memoized; never skip on their account (the union is filled).
+    fn fill_union(&self, rule: &Rule, g: u32, pf: &Prefilter, add: impl Fn(&mut TCache, &[u8])) {
         self.tcache.borrow_mut().begin_group(g, pf);
         for t in &rule.targets.targets {
             self.visit(t, &rule.targets.exclusions, &[], &mut |v: Val<'_>| {
                 let mut cache = self.tcache.borrow_mut();
                 match &v.value {
-                    Cow::Borrowed(raw) => {
-                        let slot = cache.scan_slot(&inner.chains, raw, rule.chain_id);
-                        cache.or_scan_into_group(slot, raw, pf, g);
-                    }
-                    // Computed values are not memoized; never skip on their account.
+                    Cow::Borrowed(raw) => add(&mut cache, raw),
                     Cow::Owned(_) => cache.fill_group(g, pf),
                 }
             });
         }
-        self.tcache.borrow().group(g, pf).is_none_or(|u| bit_set(u, bit))
     }
 
     /// Runs the rule's transformations and operator on one value; on a match,

@@ -12,7 +12,7 @@
 
 use crate::fxhash::FxHashMap;
 use crate::macros::{Macro, MacroRef, Part};
-use crate::operators::{Arg, Op};
+use crate::operators::Arg;
 use crate::rule::Rule;
 use crate::variables::{KeySel, Var};
 use smallvec::SmallVec;
@@ -92,19 +92,8 @@ pub fn resolve_rule(rule: &mut Rule, names: &mut TxNames) {
         for m in [&mut l.actions.msg, &mut l.actions.logdata].into_iter().flatten() {
             resolve_macro(m, names);
         }
-        match &mut l.operator.op {
-            Op::Eq(Arg::Macro(m))
-            | Op::Ge(Arg::Macro(m))
-            | Op::Gt(Arg::Macro(m))
-            | Op::Le(Arg::Macro(m))
-            | Op::Lt(Arg::Macro(m))
-            | Op::StrEq(Arg::Macro(m))
-            | Op::Contains(Arg::Macro(m))
-            | Op::ContainsWord(Arg::Macro(m))
-            | Op::BeginsWith(Arg::Macro(m))
-            | Op::EndsWith(Arg::Macro(m))
-            | Op::Within(Arg::Macro(m)) => resolve_macro(m, names),
-            _ => {}
+        if let Some(Arg::Macro(m)) = l.operator.op.arg_mut() {
+            resolve_macro(m, names);
         }
         link = l.chained.as_deref_mut();
     }
