@@ -37,7 +37,14 @@ pub fn crs_dir() -> PathBuf {
 
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind an ephemeral port")
+    free_ports::<1>()[0]
+}
+
+/// `N` distinct free loopback ports: every listener stays open until all are chosen, so the
+/// kernel cannot hand out one port twice (one at a time, two calls may get the same port).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port")).collect();
+    std::array::from_fn(|i| listeners[i].local_addr().map(|a| a.port()).expect("ephemeral port"))
 }
 
 /// One request as an upstream received it.
@@ -291,7 +298,7 @@ impl Gateway {
         if let Some(data) = data {
             std::os::unix::fs::symlink(data, dir.path().join("data")).expect("link the shared data directory");
         }
-        let (http_port, https_port, admin_port) = (free_port(), free_port(), free_port());
+        let [http_port, https_port, admin_port] = free_ports::<3>();
         let config = dir.path().join("gateway.toml");
         std::fs::write(&config, frame(policy, http_port, https_port, admin_port, listeners)).expect("write policy");
         let child = Self::spawn(dir.path(), &config);
