@@ -7,6 +7,8 @@
 #
 # Environment (defaults in brackets):
 #   GOVGATE_BIN      use this govgate binary instead of building one [cargo build --release]
+#   BARE_BIN         the bare pingora proxy for pingora-bare [built with cargo build --release
+#                    -p govgate-gateway --example bare_proxy]
 #   DURATION         seconds of each measured wrk run [10]
 #   WARMUP           seconds of the warm-up run before each measured run [3]
 #   ROUNDS           measured runs per proxy, interleaved; the median is reported [3]
@@ -20,7 +22,9 @@
 #   TARGETS          which proxies to run, in order ["gateway-plain gateway-ratelimit nginx"];
 #                    also known: gateway-crs (the gateway with the OWASP CRS at PL1, block mode)
 #                    and nginx-modsec (nginx + libnginx-mod-http-modsecurity, ModSecurity 3,
-#                    loading the same CRS at PL1): `TARGETS="gateway-crs nginx-modsec"`
+#                    loading the same CRS at PL1): `TARGETS="gateway-crs nginx-modsec"`;
+#                    and pingora-bare (gateway/examples/bare_proxy.rs: pingora with no filter,
+#                    log or metric, the gateway's settings; what pingora itself costs)
 #   GOVGATE_CRS_DIR  the OWASP CRS for those two [../shared/crs beside the repository]
 #   GATEWAY_THREADS, WORK_STEALING, KEEPALIVE_POOL
 #                    override [server] threads / work_stealing / upstream_keepalive_pool_size
@@ -65,7 +69,7 @@ PRIO=(nice -n "$NICE")
 
 UPSTREAM_PORT=$PORT_BASE
 declare -A PORT=([gateway-plain]=$((PORT_BASE + 11)) [gateway-ratelimit]=$((PORT_BASE + 12)) [nginx]=$((PORT_BASE + 13))
-    [gateway-crs]=$((PORT_BASE + 14)) [nginx-modsec]=$((PORT_BASE + 15)))
+    [gateway-crs]=$((PORT_BASE + 14)) [nginx-modsec]=$((PORT_BASE + 15)) [pingora-bare]=$((PORT_BASE + 16)))
 declare -A ADMIN_PORT=([gateway-plain]=$((PORT_BASE + 21)) [gateway-ratelimit]=$((PORT_BASE + 22)) [gateway-crs]=$((PORT_BASE + 24)))
 declare -A POLICY=([gateway-plain]="$BENCH/gateway-plain.toml" [gateway-ratelimit]="$BENCH/gateway-ratelimit.toml"
     [gateway-crs]="$BENCH/gateway-crs.toml")
@@ -112,6 +116,15 @@ else
     [[ -x "$BIN" ]] || die "built, but $BIN is missing (is CARGO_TARGET_DIR set elsewhere?)"
 fi
 log "gateway binary: $BIN"
+if [[ " $TARGETS " == *" pingora-bare "* ]]; then
+    if [[ -n "${BARE_BIN:-}" ]]; then
+        [[ -x "$BARE_BIN" ]] || die "BARE_BIN=$BARE_BIN is not an executable file"
+    else
+        log "building the bare pingora proxy (cargo build --release -p govgate-gateway --example bare_proxy)"
+        (cd "$ROOT" && cargo build --release -p govgate-gateway --example bare_proxy) || die "cargo build failed"
+        BARE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/bare_proxy"
+    fi
+fi
 
 # --- temp dir and cleanup ---------------------------------------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/govgate-bench.XXXXXX")
@@ -397,6 +410,8 @@ start_target() {
     local t=$1 dir="$TMP/$1"
     if [[ $t == nginx* ]]; then
         start "$t" "$dir/stderr.log" nginx -p "$dir" -c "$dir/nginx.conf"
+    elif [[ $t == pingora-bare ]]; then
+        start "$t" "$dir/stderr.log" "$BARE_BIN" "127.0.0.1:${PORT[$t]}" "127.0.0.1:$UPSTREAM_PORT" "${GATEWAY_THREADS:-2}"
     else
         start "$t" "$dir/stderr.log" env GOVGATE_LOG=warn "$BIN" serve --config "$dir/policy.toml"
     fi
@@ -411,7 +426,11 @@ stop_target() {
 }
 
 for t in $TARGETS; do
-    if [[ $t == nginx* ]]; then prepare_nginx "$t"; else prepare_gateway "$t"; fi
+    case $t in
+        nginx*) prepare_nginx "$t" ;;
+        pingora-bare) mkdir -p "$TMP/$t" ;;
+        *) prepare_gateway "$t" ;;
+    esac
 done
 
 # Rounds are interleaved (plain, ratelimit, nginx, plain, ...) and each proxy runs alone:
@@ -493,6 +512,11 @@ done
 if [[ -n "${RPS[nginx]:-}" ]]; then
     [[ -n "${RPS[gateway-plain]:-}" ]] && printf '%-34s %s\n' "ratio gateway-plain/nginx" "$(ratio "${RPS[gateway-plain]}" "${RPS[nginx]}")"
     [[ -n "${RPS[gateway-ratelimit]:-}" ]] && printf '%-34s %s\n' "ratio gateway-ratelimit/nginx" "$(ratio "${RPS[gateway-ratelimit]}" "${RPS[nginx]}")"
+    [[ -n "${RPS[pingora-bare]:-}" ]] && printf '%-34s %s\n' "ratio pingora-bare/nginx" "$(ratio "${RPS[pingora-bare]}" "${RPS[nginx]}")"
+fi
+# The most any filter in the gateway could give against ModSecurity: the gateway without filters.
+if [[ -n "${RPS[nginx-modsec]:-}" && -n "${RPS[gateway-plain]:-}" ]]; then
+    printf '%-34s %s\n' "ratio gateway-plain/nginx-modsec" "$(ratio "${RPS[gateway-plain]}" "${RPS[nginx-modsec]}")"
 fi
 if [[ -n "${RPS[nginx-modsec]:-}" && -n "${RPS[gateway-crs]:-}" ]]; then
     printf '%-34s %s\n' "ratio gateway-crs/nginx-modsec" "$(ratio "${RPS[gateway-crs]}" "${RPS[nginx-modsec]}")"
