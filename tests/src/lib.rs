@@ -40,11 +40,26 @@ pub fn free_port() -> u16 {
     free_ports::<1>()[0]
 }
 
-/// `N` distinct free loopback ports: every listener stays open until all are chosen, so the
-/// kernel cannot hand out one port twice (one at a time, two calls may get the same port).
+/// `N` distinct free loopback ports, none of them handed out before in this process. Every
+/// listener stays open until all are chosen, so one call cannot get a port twice; the record of
+/// handed-out ports keeps two tests running in parallel from getting the same port after the
+/// first one closed its probe listener and before its server bound the port.
 pub fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> = (0..N).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port")).collect();
-    std::array::from_fn(|i| listeners[i].local_addr().map(|a| a.port()).expect("ephemeral port"))
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    let mut listeners: Vec<TcpListener> = Vec::with_capacity(N);
+    let mut ports: Vec<u16> = Vec::with_capacity(N);
+    while ports.len() < N {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = l.local_addr().map(|a| a.port()).expect("ephemeral port");
+        if !handed_out.contains(&port) {
+            ports.push(port);
+        }
+        // Kept open (even a port refused above) so that the next bind gets another one.
+        listeners.push(l);
+    }
+    handed_out.extend_from_slice(&ports);
+    std::array::from_fn(|i| ports[i])
 }
 
 /// One request as an upstream received it.
@@ -458,4 +473,20 @@ pub fn read_status_line(s: &TcpStream) -> Option<String> {
     let mut line = String::new();
     r.read_line(&mut line).ok()?;
     (!line.is_empty()).then_some(line)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Six hundred ports from many calls: without the record of handed-out ports, the kernel
+    /// gives a released port out again long before that (the birthday bound over its ~28 000
+    /// ephemeral ports).
+    #[test]
+    fn free_ports_never_hands_out_a_port_twice() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            for port in super::free_ports::<3>() {
+                assert!(seen.insert(port), "port {port} handed out twice");
+            }
+        }
+    }
 }
