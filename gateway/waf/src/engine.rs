@@ -375,8 +375,9 @@ impl Loader {
         let mut rules = Vec::new();
         let mut phases: [Vec<Item>; 6] = Default::default();
         let mut pfb = PrefilterBuilder::default();
-        let mut groups: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        // Target sets by their (targets, exclusions); groups by (target set, chain).
         let mut target_sets: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        let mut groups: std::collections::HashMap<(u32, u32), u32> = std::collections::HashMap::new();
         let mut entries = self.entries;
         let mut tx_names = TxNames::default();
         for n in TX_PRESET_NAMES {
@@ -392,11 +393,11 @@ impl Loader {
                         if let Some(lits) = necessary_literals(&operators::regex_source(&l.operator.arg_text)) {
                             l.pf_bit = Some(pfb.add(&lits));
                             if l.targets.targets.iter().all(groupable) {
-                                let targets = format!("{:?}", l.targets);
-                                let n = groups.len() as u32;
-                                l.pf_group = Some(*groups.entry(format!("{targets}|{}", l.chain_id)).or_insert(n));
                                 let n = target_sets.len() as u32;
-                                l.pf_targets = Some(*target_sets.entry(targets).or_insert(n));
+                                let ts = *target_sets.entry(format!("{:?}", l.targets)).or_insert(n);
+                                let n = groups.len() as u32;
+                                l.pf_group = Some(*groups.entry((ts, l.chain_id)).or_insert(n));
+                                l.pf_targets = Some(ts);
                             }
                         }
                     }

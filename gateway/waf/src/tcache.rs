@@ -110,8 +110,8 @@ pub struct TCache {
     /// values' scans in `unions` (0: not computed in this phase).
     groups: Vec<u32>,
     unions: Vec<u64>,
-    /// Per union (indexed like `groups`), for unions of raw values: the transformations
-    /// that may change one of its values (see [`Self::raw_scan_into_group`]).
+    /// Per union (indexed and grown with `groups`), for unions of raw values: the
+    /// transformations that may change one of its values (see [`Self::raw_scan_into_group`]).
     union_changes: Vec<ChangeSet>,
     /// The last raw value looked up (address, length) and its slot.
     last_raw: Option<((usize, usize), u32)>,
@@ -150,8 +150,13 @@ impl TCache {
 
     /// The memoized scan union of a prefilter group, if computed in this phase.
     pub fn group(&self, g: u32, pf: &Prefilter) -> Option<&[u64]> {
-        let off = (*self.groups.get(g as usize)? as usize).checked_sub(1)?;
+        let off = self.group_off(g)?;
         self.unions.get(off..off + pf.words())
+    }
+
+    /// Offset of group `g`'s union in `unions`, if begun in this phase.
+    fn group_off(&self, g: u32) -> Option<usize> {
+        (*self.groups.get(g as usize)? as usize).checked_sub(1)
     }
 
     /// Starts a group's union (all bits clear); values are added with [`Self::or_scan_into_group`].
@@ -159,18 +164,21 @@ impl TCache {
         let i = g as usize;
         if self.groups.len() <= i {
             // Grow geometrically: a request touches most groups, in increasing order.
-            self.groups.resize((i + 1).max(2 * self.groups.len()).max(64), 0);
+            let n = (i + 1).max(2 * self.groups.len()).max(64);
+            self.groups.resize(n, 0);
+            self.union_changes.resize(n, 0);
         }
         let off = self.unions.len();
         self.unions.resize(off + pf.words(), 0);
         self.groups[i] = off as u32 + 1;
+        self.union_changes[i] = 0;
     }
 
     /// Marks every literal as present in a group's union (a value that cannot be scanned),
     /// and every transformation as one that may change its values.
     pub fn fill_group(&mut self, g: u32, pf: &Prefilter) {
         self.add_union_changes(g, ChangeSet::MAX);
-        if let Some(off) = self.groups.get(g as usize).and_then(|o| (*o as usize).checked_sub(1)) {
+        if let Some(off) = self.group_off(g) {
             if let Some(u) = self.unions.get_mut(off..off + pf.words()) {
                 u.fill(u64::MAX);
             }
@@ -184,7 +192,7 @@ impl TCache {
             self.fill_group(g, pf);
             return;
         };
-        let Some(goff) = self.groups.get(g as usize).and_then(|o| (*o as usize).checked_sub(1)) else { return };
+        let Some(goff) = self.group_off(g) else { return };
         let (Some(scan), Some(union)) = (self.scans.get(soff..soff + words), self.unions.get_mut(goff..goff + words)) else { return };
         for (u, w) in union.iter_mut().zip(scan) {
             *u |= *w;
@@ -202,11 +210,9 @@ impl TCache {
 
     /// Notes that a value of group `g` may be changed by the transformations in `changes`.
     fn add_union_changes(&mut self, g: u32, changes: ChangeSet) {
-        let i = g as usize;
-        if self.union_changes.len() <= i {
-            self.union_changes.resize((i + 1).max(2 * self.union_changes.len()).max(64), 0);
+        if let Some(c) = self.union_changes.get_mut(g as usize) {
+            *c |= changes;
         }
-        self.union_changes[i] |= changes;
     }
 
     /// The transformations that may change one of the values ORed into group `g` by

@@ -102,10 +102,15 @@ impl KeySel {
         match self {
             KeySel::All => true,
             KeySel::Exact(k) => k.eq_ignore_ascii_case(key),
-            KeySel::Prefix(p) => key.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)),
-            KeySel::Regex { re, prefix } => key.get(..prefix.len()).is_some_and(|h| h.eq_ignore_ascii_case(prefix)) && re.is_match(key),
+            KeySel::Prefix(p) => starts_with_ignore_case(key, p),
+            KeySel::Regex { re, prefix } => starts_with_ignore_case(key, prefix) && re.is_match(key),
         }
     }
+}
+
+/// Whether `key` starts with the lower-case `prefix`, ASCII case-insensitively.
+fn starts_with_ignore_case(key: &[u8], prefix: &[u8]) -> bool {
+    key.get(..prefix.len()).is_some_and(|h| h.eq_ignore_ascii_case(prefix))
 }
 
 /// The literal prefix every match of a key regex starts with, and whether the pattern is
