@@ -9,8 +9,9 @@ use crate::parser::{parse_actions, parse_operator, parse_targets, split_directiv
 use crate::prefilter::{necessary_literals, Prefilter, PrefilterBuilder};
 use crate::rule::Rule;
 use crate::tcache::{ChainTable, TCache};
-use crate::transaction::{Transaction, TX_PRESET_NAMES};
-use crate::txvars::{resolve_rule, TxNames, TxStore};
+use crate::transaction::{MatchBuffers, Transaction, TX_PRESET_NAMES};
+use crate::txvars::{resolve_rule, resolve_tx_keys, TxNames, TxStore};
+use crate::unions::{UnionPlan, UnionPlanBuilder};
 use crate::variables::{compile_targets, Targets};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -88,9 +89,9 @@ pub(crate) struct Inner {
     pub request_body_access: bool,
     pub response_body_access: bool,
     pub prefilter: Option<Prefilter>,
-    /// Number of prefilter groups (see [`Rule::pf_group`]); the unions of target sets
-    /// ([`Rule::pf_targets`]) are numbered after them.
-    pub pf_groups: usize,
+    /// The numbering of the prefilter unions: chain groups ([`Rule::pf_group`]), target
+    /// sets ([`Rule::pf_targets`]) and their atoms.
+    pub unions: UnionPlan,
     pub chains: ChainTable,
     /// TX names with slots (see [`crate::txvars`]).
     pub tx_names: TxNames,
@@ -99,11 +100,13 @@ pub(crate) struct Inner {
     pub scratch_pool: ScratchPool,
 }
 
-/// The per-transaction tables worth reusing: the transformation memo and the TX store.
+/// The per-transaction tables worth reusing: the transformation memo, the TX store and the
+/// match buffers.
 #[derive(Debug)]
 pub(crate) struct Scratch {
     pub tcache: TCache,
     pub tx: TxStore,
+    pub bufs: MatchBuffers,
 }
 
 /// A bounded stack of cleared [`Scratch`]es shared by an engine's transactions.
@@ -117,7 +120,7 @@ impl ScratchPool {
     /// Cleared tables for a TX collection of `n_tx` slots: recycled ones, or new ones.
     pub fn take(&self, n_tx: usize) -> Scratch {
         let kept = self.0.lock().ok().and_then(|mut p| p.pop());
-        kept.unwrap_or_else(|| Scratch { tcache: TCache::default(), tx: TxStore::new(n_tx) })
+        kept.unwrap_or_else(|| Scratch { tcache: TCache::default(), tx: TxStore::new(n_tx), bufs: MatchBuffers::default() })
     }
 
     /// Clears `s` and keeps it for a later transaction, unless the pool is full or
@@ -128,6 +131,10 @@ impl ScratchPool {
         }
         s.tcache.clear();
         s.tx.clear();
+        if !s.bufs.is_ordinary_size() {
+            s.bufs = MatchBuffers::default();
+        }
+        s.bufs.clear();
         if let Ok(mut p) = self.0.lock() {
             if p.len() < Self::MAX_KEPT {
                 p.push(s);
@@ -376,8 +383,7 @@ impl Loader {
         let mut phases: [Vec<Item>; 6] = Default::default();
         let mut pfb = PrefilterBuilder::default();
         // Target sets by their (targets, exclusions); groups by (target set, chain).
-        let mut target_sets: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-        let mut groups: std::collections::HashMap<(u32, u32), u32> = std::collections::HashMap::new();
+        let mut unions = UnionPlanBuilder::default();
         let mut entries = self.entries;
         let mut tx_names = TxNames::default();
         for n in TX_PRESET_NAMES {
@@ -393,16 +399,19 @@ impl Loader {
                         if let Some(lits) = necessary_literals(&operators::regex_source(&l.operator.arg_text)) {
                             l.pf_bit = Some(pfb.add(&lits));
                             if l.targets.targets.iter().all(groupable) {
-                                let n = target_sets.len() as u32;
-                                let ts = *target_sets.entry(format!("{:?}", l.targets)).or_insert(n);
-                                let n = groups.len() as u32;
-                                l.pf_group = Some(*groups.entry((ts, l.chain_id)).or_insert(n));
+                                let ts = unions.target_set(&l.targets);
+                                l.pf_group = Some(unions.group(ts, l.chain_id));
                                 l.pf_targets = Some(ts);
                             }
                         }
                     }
                     link = l.chained.as_deref_mut();
                 }
+            }
+        }
+        for e in entries.iter_mut() {
+            if let Entry::Rule(r) = e {
+                resolve_tx_keys(r, &tx_names);
             }
         }
         for e in entries {
@@ -443,7 +452,7 @@ impl Loader {
             request_body_access: self.request_body_access,
             response_body_access: self.response_body_access,
             prefilter: pfb.build(),
-            pf_groups: groups.len(),
+            unions: unions.build(),
             chains: self.chains,
             tx_names,
             scratch_pool: ScratchPool::default(),
@@ -572,7 +581,7 @@ impl Engine {
 
     /// Number of prefilter groups (links sharing targets and transformations).
     pub fn prefilter_groups(&self) -> usize {
-        self.inner.pf_groups
+        self.inner.unions.groups()
     }
 
     /// Response-body bytes phase 4 inspects (`SecResponseBodyLimit`).

@@ -28,6 +28,7 @@ pub mod tcache;
 pub mod transaction;
 pub mod transforms;
 pub mod txvars;
+pub mod unions;
 pub mod variables;
 
 pub use actions::{BodyProcessor, Mode};

@@ -221,6 +221,37 @@ impl TCache {
         self.union_changes.get(g as usize).copied().unwrap_or(0)
     }
 
+    /// ORs group `src`'s union and the transformations that may change its values
+    /// (see [`Self::union_changes`]) into group `dst`.
+    pub fn or_group_into(&mut self, src: u32, dst: u32, pf: &Prefilter) {
+        self.add_union_changes(dst, self.union_changes(src));
+        let Some(d) = self.group_off(dst) else { return };
+        let Some(s) = self.group_off(src) else {
+            // Never skip on account of a union that was not computed.
+            self.fill_group(dst, pf);
+            return;
+        };
+        let words = pf.words();
+        // Two distinct unions: one lies wholly before the other in `unions`.
+        let (from, into) = if s + words <= d {
+            let (before, after) = self.unions.split_at_mut_checked(d).unwrap_or_default();
+            (before.get(s..s + words), after.get_mut(..words))
+        } else if d + words <= s {
+            let (before, after) = self.unions.split_at_mut_checked(s).unwrap_or_default();
+            (after.get(..words), before.get_mut(d..d + words))
+        } else {
+            (None, None)
+        };
+        match (from, into) {
+            (Some(from), Some(into)) => {
+                for (u, w) in into.iter_mut().zip(from) {
+                    *u |= *w;
+                }
+            }
+            _ => self.fill_group(dst, pf),
+        }
+    }
+
     /// Offset of a slot's scan in `scans`, scanning on first use.
     fn scan(&mut self, slot: u32, raw: &[u8], pf: &Prefilter) -> Option<usize> {
         let s = self.slots.get_mut(slot as usize)?;
@@ -322,12 +353,17 @@ mod tests {
     use super::*;
     use Transform::*;
 
-    #[test]
-    fn group_unions_combine_scans() {
+    /// A prefilter for two rules, one needing `union` and one `script`: (prefilter, their bits).
+    fn union_script_prefilter() -> (Prefilter, u32, u32) {
         let mut b = crate::prefilter::PrefilterBuilder::default();
         let union = b.add(&[b"union".to_vec()]);
         let script = b.add(&[b"script".to_vec()]);
-        let pf = b.build().unwrap();
+        (b.build().unwrap(), union, script)
+    }
+
+    #[test]
+    fn group_unions_combine_scans() {
+        let (pf, union, script) = union_script_prefilter();
         let t = ChainTable::default();
         let mut c = TCache::default();
         assert!(c.group(3, &pf).is_none());
@@ -343,6 +379,30 @@ mod tests {
         assert!(bit_set(c.group(3, &pf).unwrap(), script));
         c.clear_groups();
         assert!(c.group(3, &pf).is_none());
+    }
+
+    #[test]
+    fn group_unions_combine_in_either_order() {
+        let (pf, union, script) = union_script_prefilter();
+        let t = ChainTable::default();
+        let mut c = TCache::default();
+        let add = |c: &mut TCache, g: u32, raw: &[u8]| {
+            c.begin_group(g, &pf);
+            let s = c.slot(&t, raw, 0);
+            c.or_scan_into_group(s, raw, &pf, g);
+        };
+        // Source before and after the destination in the table.
+        add(&mut c, 1, b"a union");
+        add(&mut c, 2, b"plain");
+        add(&mut c, 3, b"<script>");
+        c.or_group_into(1, 2, &pf);
+        c.or_group_into(3, 2, &pf);
+        let u = c.group(2, &pf).unwrap();
+        assert!(bit_set(u, union) && bit_set(u, script));
+        // A source not computed in this phase fills the destination rather than adding nothing.
+        add(&mut c, 4, b"plain");
+        c.or_group_into(9, 4, &pf);
+        assert!(bit_set(c.group(4, &pf).unwrap(), union));
     }
 
     #[test]

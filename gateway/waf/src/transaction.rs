@@ -138,6 +138,52 @@ impl Default for LinkMatch {
     }
 }
 
+/// The buffers a transaction reuses from link to link; when it ends they are kept, emptied,
+/// for a later transaction (see `engine::ScratchPool`), so that warm transactions do not
+/// allocate them again.
+#[derive(Debug, Default)]
+pub(crate) struct MatchBuffers {
+    matched_var: Vec<u8>,
+    matched_var_name: Vec<u8>,
+    matched_vars: Pairs,
+    found: Vec<LinkMatch>,
+    caps: Vec<Vec<u8>>,
+    head_var: Vec<u8>,
+    head_value: Vec<u8>,
+}
+
+impl MatchBuffers {
+    /// Empties the buffers (keeping their capacity). The entries of `matched_vars` and
+    /// `found` are kept with their (emptied) buffers: a transaction only reads those it wrote
+    /// (`Transaction::n_matched`, `n_found` in `Transaction::eval_link`). No request data
+    /// stays behind.
+    pub fn clear(&mut self) {
+        for b in [&mut self.matched_var, &mut self.matched_var_name, &mut self.head_var, &mut self.head_value] {
+            b.clear();
+        }
+        for (k, v) in &mut self.matched_vars {
+            k.clear();
+            v.clear();
+        }
+        for m in &mut self.found {
+            m.key.clear();
+            m.value.clear();
+            m.caps.clear();
+        }
+        self.caps.clear();
+    }
+
+    /// Whether the buffers are no larger than an ordinary request needs.
+    pub fn is_ordinary_size(&self) -> bool {
+        const MAX: usize = 1 << 16;
+        let bytes = |v: &Vec<u8>| v.capacity();
+        let pairs: usize = self.matched_vars.iter().map(|(k, v)| bytes(k) + bytes(v)).sum();
+        let found: usize = self.found.iter().map(|m| bytes(&m.key) + bytes(&m.value) + m.caps.iter().map(bytes).sum::<usize>()).sum();
+        let own = [&self.matched_var, &self.matched_var_name, &self.head_var, &self.head_value].into_iter().map(bytes).sum::<usize>();
+        pairs + found + own + self.caps.iter().map(bytes).sum::<usize>() <= MAX
+    }
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(1);
 
 /// Number of TX keys set by `capture` (`0`..`9`).
@@ -274,7 +320,17 @@ impl Drop for Transaction {
     fn drop(&mut self) {
         let tcache = std::mem::take(self.tcache.get_mut());
         let tx = std::mem::take(&mut self.tx);
-        self.engine.inner.scratch_pool.give(Scratch { tcache, tx });
+        use std::mem::take;
+        let bufs = MatchBuffers {
+            matched_var: take(&mut self.matched_var),
+            matched_var_name: take(&mut self.matched_var_name),
+            matched_vars: take(&mut self.matched_vars),
+            found: take(&mut self.found_scratch),
+            caps: take(&mut self.caps_scratch),
+            head_var: take(&mut self.head_var),
+            head_value: take(&mut self.head_value),
+        };
+        self.engine.inner.scratch_pool.give(Scratch { tcache, tx, bufs });
     }
 }
 
@@ -375,6 +431,7 @@ impl Transaction {
         let request_body_access = engine.inner.request_body_access;
         let response_body_access = engine.inner.response_body_access;
         let scratch = engine.inner.scratch_pool.take(engine.inner.tx_names.len());
+        let bufs = scratch.bufs;
         Transaction {
             engine,
             mode,
@@ -411,14 +468,14 @@ impl Transaction {
             body_truncated: false,
             reqbody_error_msg: Vec::new(),
             tx: scratch.tx,
-            matched_var: Vec::new(),
-            matched_var_name: Vec::new(),
-            matched_vars: Vec::new(),
+            matched_var: bufs.matched_var,
+            matched_var_name: bufs.matched_var_name,
+            matched_vars: bufs.matched_vars,
             n_matched: 0,
-            found_scratch: Vec::new(),
-            caps_scratch: Vec::new(),
-            head_var: Vec::new(),
-            head_value: Vec::new(),
+            found_scratch: bufs.found,
+            caps_scratch: bufs.caps,
+            head_var: bufs.head_var,
+            head_value: bufs.head_value,
             resp_status: Vec::new(),
             resp_protocol: Vec::new(),
             resp_headers: Vec::new(),
@@ -782,7 +839,7 @@ impl Transaction {
     /// Evaluates one link. For every matching value it sets TX:0..9 (with
     /// `capture`), MATCHED_VAR(S) and runs the link's non-disruptive actions,
     /// like ModSecurity. Returns whether anything matched; the head link's last
-    /// match is kept in `head_var`/`head_value` for the log entry.
+    /// match is kept in `head_var`/`head_value` for the log entry of a logged rule.
     fn eval_link(&mut self, rule: &Rule, head: &Rule) -> bool {
         let is_head = std::ptr::eq(rule, head);
         if rule.is_action {
@@ -793,18 +850,16 @@ impl Transaction {
             }
             return true;
         }
+        // The group's union covers all of the link's targets, so it may also rule out a
+        // link some of whose targets a `ctl` removed (fewer values can only match less).
+        if !self.group_may_match(rule) {
+            return false;
+        }
         let mut found = std::mem::take(&mut self.found_scratch);
         let mut tmp_caps = std::mem::take(&mut self.caps_scratch);
         let mut n_found = 0usize;
         {
             let this = &*self;
-            // The group's union covers all of the link's targets, so it may also rule out a
-            // link some of whose targets a `ctl` removed (fewer values can only match less).
-            if !this.group_may_match(rule) {
-                self.found_scratch = found;
-                self.caps_scratch = tmp_caps;
-                return false;
-            }
             let mut extra: SmallVec<[(Var, &KeySel); 4]> = SmallVec::new();
             for (sel, var, key) in &this.removed_targets {
                 if sel.selects(head) {
@@ -865,7 +920,8 @@ impl Transaction {
             self.matched_var.extend_from_slice(&m.value);
             self.run_link_actions(rule, head);
         }
-        if is_head && n_found > 0 {
+        // Only a logged rule's entry shows the head link's last match.
+        if is_head && n_found > 0 && head.log {
             let last = &found[n_found - 1];
             write_var_name(&mut self.head_var, last.var, &last.key);
             self.head_value.clear();
@@ -890,28 +946,70 @@ impl Transaction {
         // Usually the chain leaves every value as it is, as far as the scan can tell: then the
         // union of the raw values' scans decides, shared by every chain over the same targets.
         if let Some(ts) = rule.pf_targets {
-            let t = (inner.pf_groups as u32).saturating_add(ts);
+            let t = inner.unions.set_union(ts);
             if self.tcache.borrow().group(t, pf).is_none() {
-                self.fill_union(rule, t, pf, |cache: &mut TCache, raw: &[u8]| cache.raw_scan_into_group(raw, pf, t));
+                self.fill_set_union(ts, pf);
             }
             let cache = self.tcache.borrow();
             if cache.union_changes(t) & inner.chains.scan_steps(rule.chain_id) == 0 {
                 return cache.group(t, pf).is_none_or(|u| bit_set(u, bit));
             }
         }
-        self.fill_union(rule, g, pf, |cache: &mut TCache, raw: &[u8]| {
+        self.fill_union(&rule.targets.targets, &rule.targets.exclusions, g, pf, |cache: &mut TCache, raw: &[u8]| {
             let slot = cache.scan_slot(&inner.chains, raw, rule.chain_id);
             cache.or_scan_into_group(slot, raw, pf, g);
         });
         self.tcache.borrow().group(g, pf).is_none_or(|u| bit_set(u, bit))
     }
 
-    /// Computes union `g` over the values of the rule's targets: `add` ORs in one value's scan.
+    /// Computes the union of the raw values of target set `ts`: the OR of its atoms' unions
+    /// (see [`crate::unions`]), computed once per phase, and of its other targets' values.
+    fn fill_set_union(&self, ts: u32, pf: &Prefilter) {
+        let plan = &self.engine.inner.unions;
+        let Some(set) = plan.set(ts) else { return };
+        let t = plan.set_union(ts);
+        let add = |cache: &mut TCache, raw: &[u8]| cache.raw_scan_into_group(raw, pf, t);
+        self.fill_union(&set.direct.targets, &set.direct.exclusions, t, pf, add);
+        for &u in &set.atoms {
+            let Some(atom) = plan.atom(u) else {
+                self.tcache.borrow_mut().fill_group(t, pf);
+                continue;
+            };
+            // An atom over an empty collection adds nothing: it needs no union of its own.
+            if self.is_empty_collection(atom.target.var) {
+                continue;
+            }
+            if self.tcache.borrow().group(u, pf).is_none() {
+                let add = |cache: &mut TCache, raw: &[u8]| cache.raw_scan_into_group(raw, pf, u);
+                self.fill_union(std::slice::from_ref(&atom.target), &atom.exclusions, u, pf, add);
+            }
+            self.tcache.borrow_mut().or_group_into(u, t, pf);
+        }
+    }
+
+    /// Whether `var` is a collection of request or response data that has no members.
+    fn is_empty_collection(&self, var: Var) -> bool {
+        match var {
+            Var::Args | Var::ArgsNames => self.args_get.is_empty() && self.args_post.is_empty(),
+            Var::ArgsGet | Var::ArgsGetNames => self.args_get.is_empty(),
+            Var::ArgsPost | Var::ArgsPostNames => self.args_post.is_empty(),
+            Var::RequestHeaders | Var::RequestHeadersNames => self.req_headers.is_empty(),
+            Var::RequestCookies | Var::RequestCookiesNames => self.cookies.is_empty(),
+            Var::Files | Var::FilesNames => self.files.is_empty(),
+            Var::FilesSizes => self.file_sizes.is_empty(),
+            Var::MultipartPartHeaders => self.part_headers.is_empty(),
+            Var::ResponseHeaders | Var::ResponseHeadersNames => self.resp_headers.is_empty(),
+            Var::Xml => self.xml_text.is_none() && self.xml_attrs.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// Computes union `g` over the values of `targets`: `add` ORs in one value's scan.
     /// Computed values are not memoized; never skip on their account (the union is filled).
-    fn fill_union(&self, rule: &Rule, g: u32, pf: &Prefilter, add: impl Fn(&mut TCache, &[u8])) {
+    fn fill_union(&self, targets: &[Target], exclusions: &[Exclusion], g: u32, pf: &Prefilter, add: impl Fn(&mut TCache, &[u8])) {
         self.tcache.borrow_mut().begin_group(g, pf);
-        for t in &rule.targets.targets {
-            self.visit(t, &rule.targets.exclusions, &[], &mut |v: Val<'_>| {
+        for t in targets {
+            self.visit(t, exclusions, &[], &mut |v: Val<'_>| {
                 let mut cache = self.tcache.borrow_mut();
                 match &v.value {
                     Cow::Borrowed(raw) => add(&mut cache, raw),
@@ -1098,7 +1196,10 @@ impl Transaction {
         if let Some(s) = k.slot {
             return TxRef::Slot(s);
         }
-        let name = String::from_utf8_lossy(&self.expand(&k.name, head)).to_ascii_lowercase();
+        let mut name = self.expand(&k.name, head);
+        // Lower-cased in place: ASCII case changes cannot make or break UTF-8.
+        name.make_ascii_lowercase();
+        let name = String::from_utf8(name).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         match self.engine.inner.tx_names.slot(&name) {
             Some(s) => TxRef::Slot(s),
             None => TxRef::Name(name),
@@ -1239,7 +1340,16 @@ impl Transaction {
                         }
                     }
                     _ => {
-                        for (k, v) in self.tx.iter(names) {
+                        // The interned names the key selects were found when the engine was built.
+                        for &s in &t.tx_slots {
+                            if let Some(v) = self.tx.get_slot(s) {
+                                let key = names.name(s).as_bytes();
+                                if !excluded(Var::Tx, key) {
+                                    out(Val { var: Var::Tx, key, value: Cow::Borrowed(v) });
+                                }
+                            }
+                        }
+                        for (k, v) in self.tx.iter_unnamed() {
                             if t.key.matches(k.as_bytes()) && !excluded(Var::Tx, k.as_bytes()) {
                                 out(Val { var: Var::Tx, key: k.as_bytes(), value: Cow::Borrowed(v) });
                             }
@@ -1278,7 +1388,7 @@ impl Transaction {
             }
             return;
         }
-        let t = Target { var, key: KeySel::Exact(key.as_bytes().to_vec()), count: false, tx_slot: None };
+        let t = Target { var, key: KeySel::Exact(key.as_bytes().to_vec()), count: false, tx_slot: None, tx_slots: Vec::new() };
         let mut first = true;
         self.visit(&t, &[], &[], &mut |v| {
             if first {

@@ -748,7 +748,8 @@ fn hex_decode(v: &[u8]) -> Vec<u8> {
 }
 
 fn base64_decode(v: &[u8], ext: bool) -> Vec<u8> {
-    let mut clean: Vec<u8> = Vec::with_capacity(v.len());
+    // Most values are short: the cleaned copy stays on the stack.
+    let mut clean: smallvec::SmallVec<[u8; 256]> = smallvec::SmallVec::with_capacity(v.len());
     for &c in v {
         if c.is_ascii_alphanumeric() || c == b'+' || c == b'/' {
             clean.push(c);

@@ -99,6 +99,22 @@ pub fn resolve_rule(rule: &mut Rule, names: &mut TxNames) {
     }
 }
 
+/// Gives every `TX` target without a slot of its own (`TX`, `TX:/regex/`) the slots of the
+/// interned names its key selects (see [`crate::variables::Target::tx_slots`]), so that a
+/// transaction visits those slots rather than testing the key on every name. Call it once
+/// every rule's names are interned.
+pub fn resolve_tx_keys(rule: &mut Rule, names: &TxNames) {
+    let mut link = Some(rule);
+    while let Some(l) = link {
+        for t in &mut l.targets.targets {
+            if t.var == Var::Tx && t.tx_slot.is_none() {
+                t.tx_slots = (0..names.len() as u32).filter(|&s| t.key.matches(names.name(s).as_bytes())).collect();
+            }
+        }
+        link = l.chained.as_deref_mut();
+    }
+}
+
 /// A transaction's TX collection.
 #[derive(Debug, Default)]
 pub struct TxStore {
@@ -196,10 +212,15 @@ impl TxStore {
         }
     }
 
+    /// The set variables whose names were not interned (see [`Self::set`]), as (name, value).
+    pub fn iter_unnamed(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.extra.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
     /// All set variables as (name, value): slots in order, then the others.
     pub fn iter<'a>(&'a self, names: &'a TxNames) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
         let slots = (0..self.index.len() as u32).filter_map(move |i| self.get_slot(i).map(|v| (names.name(i), v)));
-        slots.chain(self.extra.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+        slots.chain(self.iter_unnamed())
     }
 }
 

@@ -142,6 +142,9 @@ pub struct Target {
     pub count: bool,
     /// For `TX:name`: the name's slot, set when the engine is built (see [`crate::txvars`]).
     pub tx_slot: Option<u32>,
+    /// For other `TX` targets (`TX`, `TX:/regex/`): the slots of the interned names the key
+    /// selects, in slot order, set when the engine is built (see [`crate::txvars::resolve_tx_keys`]).
+    pub tx_slots: Vec<u32>,
 }
 
 /// An exclusion (`!VAR:key`).
@@ -186,7 +189,7 @@ pub fn compile_targets(raw: &[RawTarget], loc: &Loc, into: &mut Targets) -> Resu
         if t.exclude {
             into.exclusions.push(Exclusion { var, key });
         } else {
-            into.targets.push(Target { var, key, count: t.count, tx_slot: None });
+            into.targets.push(Target { var, key, count: t.count, tx_slot: None, tx_slots: Vec::new() });
         }
     }
     Ok(())

@@ -191,6 +191,33 @@ fn unsupported_things_are_reported_with_location() {
 }
 
 #[test]
+fn tx_key_regexes_select_interned_and_run_time_names() {
+    // The interned names a `TX:/regex/` selects are found when the engine is built; names
+    // built at run time are still tested against the regex.
+    let e = engine(
+        r#"SecAction "id:1,phase:1,pass,nolog,setvar:tx.score_a=1,setvar:tx.other=1,setvar:'tx.score_%{ARGS.k}=1'"
+           SecRule TX:/^score_/|!TX:score_b "@eq 1" "id:2,phase:1,pass,nolog,setvar:tx.hits=+1,setvar:'tx.last=%{MATCHED_VAR_NAME}'"
+           SecAction "id:3,phase:1,pass,nolog,setvar:tx.score_b=1""#,
+    );
+    let tx = get(&e, "/?k=dyn");
+    assert_eq!(tx.tx_var("hits"), Some(&b"2"[..]));
+    assert_eq!(tx.tx_var("last"), Some(&b"TX:score_dyn"[..]));
+}
+
+#[test]
+fn match_buffers_do_not_leak_between_transactions() {
+    // A finished transaction's buffers are reused by the next one: MATCHED_VAR must start
+    // empty all the same (rule 1 runs before anything matched).
+    let e = engine(
+        r#"SecRule MATCHED_VAR "@rx ." "id:1,phase:1,deny,status:401"
+           SecRule ARGS "@rx ." "id:2,phase:1,pass,nolog""#,
+    );
+    for _ in 0..3 {
+        assert!(get(&e, "/?a=secret").intervention().is_none());
+    }
+}
+
+#[test]
 fn tx_names_built_at_run_time_share_slots_with_literal_names() {
     // `tx.%{ARGS.k}` expands to a name the rules also spell literally (`tx.known`, a
     // slot) or to one they never spell (kept by name); both are readable, listable by
