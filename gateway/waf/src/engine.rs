@@ -6,10 +6,11 @@ use crate::actions::{compile_actions, Actions, BodyProcessor, Ctl, Disruptive, M
 use crate::error::{LoadError, Loc};
 use crate::operators::{self, Operator};
 use crate::parser::{parse_actions, parse_operator, parse_targets, split_directives, Directive, RawOperator};
-use crate::prefilter::{necessary_literals, Prefilter, PrefilterBuilder};
+use crate::prefilter::{Prefilter, PrefilterBuilder};
 use crate::rule::Rule;
 use crate::tcache::{ChainTable, TCache};
 use crate::transaction::{MatchBuffers, Transaction, TX_PRESET_NAMES};
+use crate::txcheck::TxCheck;
 use crate::txvars::{resolve_rule, resolve_tx_keys, TxNames, TxStore};
 use crate::unions::{UnionPlan, UnionPlanBuilder};
 use crate::variables::{compile_targets, Targets};
@@ -360,6 +361,7 @@ impl Loader {
             pf_bit: None,
             pf_group: None,
             pf_targets: None,
+            tx_check: None,
             tag_ids: Vec::new(),
         };
         if rule.actions.chain {
@@ -395,8 +397,9 @@ impl Loader {
                 resolve_rule(r, &mut tx_names);
                 let mut link: Option<&mut Rule> = Some(&mut **r);
                 while let Some(l) = link {
-                    if matches!(l.operator.op, operators::Op::Rx(_)) && !l.operator.negated && !l.actions.multi_match && !l.is_action {
-                        if let Some(lits) = necessary_literals(&operators::regex_source(&l.operator.arg_text)) {
+                    l.tx_check = TxCheck::of(l);
+                    if !l.actions.multi_match && !l.is_action {
+                        if let Some(lits) = l.operator.necessary_literals() {
                             l.pf_bit = Some(pfb.add(&lits));
                             if l.targets.targets.iter().all(groupable) {
                                 let ts = unions.target_set(&l.targets);

@@ -27,6 +27,7 @@ pub mod rule;
 pub mod tcache;
 pub mod transaction;
 pub mod transforms;
+pub mod txcheck;
 pub mod txvars;
 pub mod unions;
 pub mod variables;

@@ -4,6 +4,7 @@
 use crate::error::{LoadError, Loc};
 use crate::macros::Macro;
 use crate::parser::RawOperator;
+use crate::prefilter;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 use std::borrow::Cow;
@@ -25,7 +26,7 @@ pub enum Op {
     /// `@rx`
     Rx(Regex),
     /// `@pm` / `@pmFromFile` (case-insensitive phrase match).
-    Pm(AhoCorasick),
+    Pm(Phrases),
     /// Numeric comparisons.
     Eq(Arg),
     /// `@ge`
@@ -64,6 +65,16 @@ pub enum Op {
     Unconditional,
     /// `@noMatch`
     NoMatch,
+}
+
+/// A compiled phrase list (`@pm`, `@pmFromFile`).
+#[derive(Debug, Clone)]
+pub struct Phrases {
+    /// Case-insensitive automaton over the phrases.
+    pub ac: AhoCorasick,
+    /// The phrases, lower-cased, when there are at most [`prefilter::MAX_PHRASES`] of them
+    /// (the lists the shared prefilter takes); empty for longer lists, which keep only `ac`.
+    pub short_list: Vec<Vec<u8>>,
 }
 
 /// `Some(arg)` for the operators that take a text argument (`@eq`, `@within`, ...), else `None`.
@@ -160,12 +171,17 @@ fn normalize_hex_escapes(pat: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-fn pm(words: Vec<String>, loc: &Loc) -> Result<AhoCorasick, LoadError> {
-    AhoCorasickBuilder::new()
+fn pm(words: Vec<String>, loc: &Loc) -> Result<Phrases, LoadError> {
+    let short_list = match words.len() {
+        1..=prefilter::MAX_PHRASES => words.iter().map(|w| w.to_ascii_lowercase().into_bytes()).collect(),
+        _ => Vec::new(),
+    };
+    let ac = AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::LeftmostFirst)
         .build(words)
-        .map_err(|e| loc.syntax(format!("pm: {e}")))
+        .map_err(|e| loc.syntax(format!("pm: {e}")))?;
+    Ok(Phrases { ac, short_list })
 }
 
 fn parse_ip(s: &str) -> Option<(IpAddr, u8)> {
@@ -302,6 +318,19 @@ fn invalid_url_encoding(v: &[u8]) -> bool {
 }
 
 impl Operator {
+    /// Literals one of which (ASCII case-insensitively) every value the operator matches must
+    /// contain, for the shared prefilter: those a regex requires (see
+    /// [`prefilter::necessary_literals`]) or the phrases of a short phrase list. Negated
+    /// operators match values without them and have none.
+    pub fn necessary_literals(&self) -> Option<Vec<Vec<u8>>> {
+        match &self.op {
+            _ if self.negated => None,
+            Op::Rx(_) => prefilter::necessary_literals(&regex_source(&self.arg_text)),
+            Op::Pm(p) if !p.short_list.is_empty() => Some(p.short_list.clone()),
+            _ => None,
+        }
+    }
+
     /// The operator's argument when it is a macro (`@within %{tx.allowed_methods}`): the caller
     /// expands it once per rule evaluation and passes the result to [`Self::matches`].
     pub fn macro_arg(&self) -> Option<&Macro> {
@@ -347,7 +376,7 @@ impl Operator {
                 },
                 None => re.is_match(input),
             },
-            Op::Pm(ac) => match ac.find(input) {
+            Op::Pm(p) => match p.ac.find(input) {
                 Some(m) => {
                     if let Some(caps) = captures {
                         caps.clear();
@@ -468,5 +497,42 @@ mod tests {
         let loc = Loc { file: Arc::from("t"), line: 3 };
         let e = compile(&parse_operator("@nope x"), Path::new("."), &loc).unwrap_err().to_string();
         assert!(e.contains("t:3"), "{e}");
+    }
+
+    #[test]
+    fn short_phrase_lists_give_the_prefilter_their_phrases() {
+        // Whenever the phrase automaton matches, the prefilter must find one of the phrases
+        // (ASCII case-insensitively, also one-byte phrases): otherwise it would skip a match.
+        let short = op("@pm /etc/passwd .HTaccess x <? \u{e9}t\u{e9} Select");
+        let lits = short.necessary_literals().unwrap();
+        let mut b = crate::prefilter::PrefilterBuilder::default();
+        let bit = b.add(&lits);
+        let other = b.add(&[b"unrelated".to_vec()]);
+        let pf = b.build().unwrap();
+        let inputs = [
+            "",
+            "/ETC/PASSWD",
+            "a.htAccess",
+            "X",
+            "<?php",
+            "\u{c9}T\u{c9}",
+            "\u{e9}t\u{e9}",
+            "SeLeCt 1",
+            "hello",
+            "/etc/pass",
+            "unrelated",
+        ];
+        for input in inputs {
+            let on = pf.scan(input.as_bytes())[0] & (1 << bit) != 0;
+            assert!(!short.matches(input.as_bytes(), None, None) || on, "{input:?}");
+            assert_eq!(on, lits.iter().any(|l| input.to_ascii_lowercase().as_bytes().windows(l.len()).any(|w| w == &l[..])), "{input:?}");
+        }
+        assert!(pf.scan(b"unrelated")[0] & (1 << other) != 0);
+        // Longer lists, negated lists and other operators give none.
+        let words: Vec<String> = (0..=crate::prefilter::MAX_PHRASES).map(|i| format!("w{i}")).collect();
+        assert!(op(&format!("@pm {}", words.join(" "))).necessary_literals().is_none());
+        assert!(op("!@pm a b").necessary_literals().is_none());
+        assert!(op("@streq a").necessary_literals().is_none());
+        assert!(op("@rx ^abc").necessary_literals().is_some());
     }
 }

@@ -4,6 +4,7 @@ use crate::actions::{Actions, Disruptive};
 use crate::error::Loc;
 use crate::operators::Operator;
 use crate::transforms::Transform;
+use crate::txcheck::TxCheck;
 use crate::variables::Targets;
 
 /// An executable rule.
@@ -43,6 +44,9 @@ pub struct Rule {
     /// only in their chain): the union of the raw values' scans decides for every such group
     /// whose chain leaves all of the values as they are (see `Transaction::group_may_match`).
     pub pf_targets: Option<u32>,
+    /// The link's fast path when it only compares one TX variable (see [`crate::txcheck`]);
+    /// set when the engine is built.
+    pub tx_check: Option<TxCheck>,
     /// Ids of the (case-folded) tags in the engine's tag table, sorted; filled when the
     /// engine is built (see [`crate::actions::TagRef`]).
     pub tag_ids: Vec<u32>,

@@ -11,6 +11,7 @@ use crate::operators::atoi;
 use crate::prefilter::Prefilter;
 use crate::rule::Rule;
 use crate::tcache::{bit_set, TCache};
+use crate::txcheck::TxCheck;
 use crate::txvars::{TxStore, TxValue};
 use crate::variables::{Exclusion, KeySel, Target, Var};
 use smallvec::SmallVec;
@@ -119,6 +120,18 @@ fn write_var_name(out: &mut Vec<u8>, var: Var, key: &[u8]) {
     }
 }
 
+/// Writes a match (`VAR:key` and value) into entry `n` of `MATCHED_VARS`, reusing its buffers.
+fn record_match(vars: &mut Pairs, n: usize, var: Var, key: &[u8], value: &[u8]) {
+    if vars.len() <= n {
+        vars.resize_with(n + 1, Default::default);
+    }
+    if let Some((k, v)) = vars.get_mut(n) {
+        write_var_name(k, var, key);
+        v.clear();
+        v.extend_from_slice(value);
+    }
+}
+
 /// One value a link matched. The buffers are reused from link to link (see
 /// `Transaction::found_scratch`), so a match costs no allocation once warm.
 #[derive(Debug)]
@@ -143,13 +156,9 @@ impl Default for LinkMatch {
 /// allocate them again.
 #[derive(Debug, Default)]
 pub(crate) struct MatchBuffers {
-    matched_var: Vec<u8>,
-    matched_var_name: Vec<u8>,
     matched_vars: Pairs,
     found: Vec<LinkMatch>,
     caps: Vec<Vec<u8>>,
-    head_var: Vec<u8>,
-    head_value: Vec<u8>,
 }
 
 impl MatchBuffers {
@@ -158,9 +167,6 @@ impl MatchBuffers {
     /// (`Transaction::n_matched`, `n_found` in `Transaction::eval_link`). No request data
     /// stays behind.
     pub fn clear(&mut self) {
-        for b in [&mut self.matched_var, &mut self.matched_var_name, &mut self.head_var, &mut self.head_value] {
-            b.clear();
-        }
         for (k, v) in &mut self.matched_vars {
             k.clear();
             v.clear();
@@ -179,8 +185,7 @@ impl MatchBuffers {
         let bytes = |v: &Vec<u8>| v.capacity();
         let pairs: usize = self.matched_vars.iter().map(|(k, v)| bytes(k) + bytes(v)).sum();
         let found: usize = self.found.iter().map(|m| bytes(&m.key) + bytes(&m.value) + m.caps.iter().map(bytes).sum::<usize>()).sum();
-        let own = [&self.matched_var, &self.matched_var_name, &self.head_var, &self.head_value].into_iter().map(bytes).sum::<usize>();
-        pairs + found + own + self.caps.iter().map(bytes).sum::<usize>() <= MAX
+        pairs + found + self.caps.iter().map(bytes).sum::<usize>() <= MAX
     }
 }
 
@@ -283,19 +288,21 @@ pub struct Transaction {
     body_truncated: bool,
     reqbody_error_msg: Vec<u8>,
     tx: TxStore,
-    matched_var: Vec<u8>,
-    matched_var_name: Vec<u8>,
     /// `MATCHED_VARS` of the current rule: the first `n_matched` entries (the
     /// buffers behind them are reused from rule to rule).
     matched_vars: Pairs,
     n_matched: usize,
+    /// The entry of `matched_vars` written last: `MATCHED_VAR_NAME` and `MATCHED_VAR`, which
+    /// outlive the rule that set them. A later rule's first match overwrites entry 0 and
+    /// becomes the last one itself, so the entry is never overwritten while it is read.
+    last_matched: Option<usize>,
     /// Reused list of a link's matches (buffers kept between links).
     found_scratch: Vec<LinkMatch>,
     /// Reused capture buffer handed to operators.
     caps_scratch: Vec<Vec<u8>>,
-    /// `VAR:key` and value of the head link's last match, for the log entry.
-    head_var: Vec<u8>,
-    head_value: Vec<u8>,
+    /// The entry of `matched_vars` that holds the head link's last match (`VAR:key` and
+    /// value), for the log entry: later links of the chain add entries after it.
+    head_match: Option<usize>,
     resp_status: Vec<u8>,
     resp_protocol: Vec<u8>,
     resp_headers: Pairs,
@@ -322,13 +329,9 @@ impl Drop for Transaction {
         let tx = std::mem::take(&mut self.tx);
         use std::mem::take;
         let bufs = MatchBuffers {
-            matched_var: take(&mut self.matched_var),
-            matched_var_name: take(&mut self.matched_var_name),
             matched_vars: take(&mut self.matched_vars),
             found: take(&mut self.found_scratch),
             caps: take(&mut self.caps_scratch),
-            head_var: take(&mut self.head_var),
-            head_value: take(&mut self.head_value),
         };
         self.engine.inner.scratch_pool.give(Scratch { tcache, tx, bufs });
     }
@@ -468,14 +471,12 @@ impl Transaction {
             body_truncated: false,
             reqbody_error_msg: Vec::new(),
             tx: scratch.tx,
-            matched_var: bufs.matched_var,
-            matched_var_name: bufs.matched_var_name,
             matched_vars: bufs.matched_vars,
             n_matched: 0,
+            last_matched: None,
             found_scratch: bufs.found,
             caps_scratch: bufs.caps,
-            head_var: bufs.head_var,
-            head_value: bufs.head_value,
+            head_match: None,
             resp_status: Vec::new(),
             resp_protocol: Vec::new(),
             resp_headers: Vec::new(),
@@ -808,6 +809,7 @@ impl Transaction {
     /// Evaluates a whole chain; on success runs the head's actions and logs.
     fn eval_head(&mut self, rule: &Rule) -> bool {
         self.n_matched = 0;
+        self.head_match = None;
         if !self.eval_link(rule, rule) {
             return false;
         }
@@ -819,6 +821,9 @@ impl Transaction {
             link = next;
         }
         if rule.log {
+            let (var, value) = self.head_match.and_then(|i| self.matched_vars.get(i)).map_or((&[][..], &[][..]), |(k, v)| (k, v));
+            let matched_var = String::from_utf8_lossy(var).into_owned();
+            let data = excerpt(value);
             let message = rule.actions.msg.as_ref().map(|m| self.expand(m, rule)).unwrap_or_default();
             let logdata = rule.actions.logdata.as_ref().map(|m| self.expand(m, rule)).unwrap_or_default();
             self.events.push(MatchEvent {
@@ -828,8 +833,8 @@ impl Transaction {
                 logdata: String::from_utf8_lossy(&logdata).into_owned(),
                 tags: rule.actions.tags.clone(),
                 severity: rule.actions.severity,
-                matched_var: String::from_utf8_lossy(&self.head_var).into_owned(),
-                data: excerpt(&self.head_value),
+                matched_var,
+                data,
                 disruptive: matches!(rule.disruptive, Disruptive::Deny | Disruptive::Drop | Disruptive::Redirect(_)),
             });
         }
@@ -839,15 +844,11 @@ impl Transaction {
     /// Evaluates one link. For every matching value it sets TX:0..9 (with
     /// `capture`), MATCHED_VAR(S) and runs the link's non-disruptive actions,
     /// like ModSecurity. Returns whether anything matched; the head link's last
-    /// match is kept in `head_var`/`head_value` for the log entry of a logged rule.
+    /// match is marked by `head_match` for the log entry of a logged rule.
     fn eval_link(&mut self, rule: &Rule, head: &Rule) -> bool {
         let is_head = std::ptr::eq(rule, head);
         if rule.is_action {
             self.run_link_actions(rule, head);
-            if is_head {
-                self.head_var.clear();
-                self.head_value.clear();
-            }
             return true;
         }
         // The group's union covers all of the link's targets, so it may also rule out a
@@ -855,44 +856,12 @@ impl Transaction {
         if !self.group_may_match(rule) {
             return false;
         }
+        if let Some(c) = rule.tx_check.filter(|_| self.removed_targets.is_empty()) {
+            return self.eval_tx_check(c, rule, head);
+        }
         let mut found = std::mem::take(&mut self.found_scratch);
         let mut tmp_caps = std::mem::take(&mut self.caps_scratch);
-        let mut n_found = 0usize;
-        {
-            let this = &*self;
-            let mut extra: SmallVec<[(Var, &KeySel); 4]> = SmallVec::new();
-            for (sel, var, key) in &this.removed_targets {
-                if sel.selects(head) {
-                    extra.push((*var, key));
-                }
-            }
-            // The operator's macro argument, expanded once for all values (TX does not change
-            // until the link's actions run, after the last value).
-            let arg: Option<Cow<'_, [u8]>> = rule.operator.macro_arg().map(|m| match single_tx_ref(m) {
-                Some(slot) => Cow::Borrowed(this.tx.get_slot(slot).unwrap_or_default()),
-                None => Cow::Owned(this.expand(m, head)),
-            });
-            let arg = arg.as_deref();
-            let want_caps = rule.actions.capture && !rule.operator.negated;
-            for t in &rule.targets.targets {
-                this.visit(t, &rule.targets.exclusions, &extra, &mut |v: Val<'_>| {
-                    if found.len() == n_found {
-                        found.push(LinkMatch::default());
-                    }
-                    let f = &mut found[n_found];
-                    if this.match_value(rule, &v, arg, want_caps, &mut tmp_caps, &mut f.value) {
-                        f.var = v.var;
-                        f.key.clear();
-                        f.key.extend_from_slice(v.key);
-                        f.has_caps = want_caps && !tmp_caps.is_empty();
-                        if f.has_caps {
-                            std::mem::swap(&mut f.caps, &mut tmp_caps);
-                        }
-                        n_found += 1;
-                    }
-                });
-            }
-        }
+        let n_found = self.link_matches(rule, head, &mut found, &mut tmp_caps);
         for m in &found[..n_found] {
             if m.has_caps {
                 // TX:0..9 = the groups of this match; keys beyond them are removed.
@@ -905,31 +874,86 @@ impl Transaction {
                     self.tx.remove_slot(slot as u32);
                 }
             }
-            write_var_name(&mut self.matched_var_name, m.var, &m.key);
-            match self.matched_vars.get_mut(self.n_matched) {
-                Some((k, v)) => {
-                    k.clear();
-                    k.extend_from_slice(&self.matched_var_name);
-                    v.clear();
-                    v.extend_from_slice(&m.value);
-                }
-                None => self.matched_vars.push((self.matched_var_name.clone(), m.value.clone())),
-            }
-            self.n_matched += 1;
-            self.matched_var.clear();
-            self.matched_var.extend_from_slice(&m.value);
+            record_match(&mut self.matched_vars, self.n_matched, m.var, &m.key, &m.value);
+            self.count_match(is_head);
             self.run_link_actions(rule, head);
-        }
-        // Only a logged rule's entry shows the head link's last match.
-        if is_head && n_found > 0 && head.log {
-            let last = &found[n_found - 1];
-            write_var_name(&mut self.head_var, last.var, &last.key);
-            self.head_value.clear();
-            self.head_value.extend_from_slice(&last.value);
         }
         self.found_scratch = found;
         self.caps_scratch = tmp_caps;
         n_found > 0
+    }
+
+    /// The operator's macro argument, expanded once for all of a link's values (TX does not
+    /// change until the link's actions run, after the last value).
+    fn link_arg(&self, rule: &Rule, head: &Rule) -> Option<Cow<'_, [u8]>> {
+        rule.operator.macro_arg().map(|m| match single_tx_ref(m) {
+            Some(slot) => Cow::Borrowed(self.tx.get_slot(slot).unwrap_or_default()),
+            None => Cow::Owned(self.expand(m, head)),
+        })
+    }
+
+    /// The generic path of [`Self::eval_link`]: visits the link's values and writes those that
+    /// match (with their captures) into `found`; returns how many matched.
+    fn link_matches(&self, rule: &Rule, head: &Rule, found: &mut Vec<LinkMatch>, tmp_caps: &mut Vec<Vec<u8>>) -> usize {
+        let mut n_found = 0usize;
+        let mut extra: SmallVec<[(Var, &KeySel); 4]> = SmallVec::new();
+        for (sel, var, key) in &self.removed_targets {
+            if sel.selects(head) {
+                extra.push((*var, key));
+            }
+        }
+        let arg = self.link_arg(rule, head);
+        let arg = arg.as_deref();
+        let want_caps = rule.actions.capture && !rule.operator.negated;
+        for t in &rule.targets.targets {
+            self.visit(t, &rule.targets.exclusions, &extra, &mut |v: Val<'_>| {
+                if found.len() == n_found {
+                    found.push(LinkMatch::default());
+                }
+                let f = &mut found[n_found];
+                if self.match_value(rule, &v, arg, want_caps, tmp_caps, &mut f.value) {
+                    f.var = v.var;
+                    f.key.clear();
+                    f.key.extend_from_slice(v.key);
+                    f.has_caps = want_caps && !tmp_caps.is_empty();
+                    if f.has_caps {
+                        std::mem::swap(&mut f.caps, tmp_caps);
+                    }
+                    n_found += 1;
+                }
+            });
+        }
+        n_found
+    }
+
+    /// Marks the `matched_vars` entry just written (see [`record_match`]) as `MATCHED_VAR`, and
+    /// as the head link's last match when the link is the head.
+    fn count_match(&mut self, is_head: bool) {
+        self.last_matched = Some(self.n_matched);
+        if is_head {
+            self.head_match = Some(self.n_matched);
+        }
+        self.n_matched += 1;
+    }
+
+    /// The fast path of [`Self::eval_link`] for a link that compares one TX variable (see
+    /// [`crate::txcheck`]): the value [`TxCheck::select`] gives is recorded straight into
+    /// `MATCHED_VARS` when it matches.
+    fn eval_tx_check(&mut self, c: TxCheck, rule: &Rule, head: &Rule) -> bool {
+        let hit = self.tx_check_hit(c, rule, head);
+        let Some((key, value)) = c.select(&self.tx, &self.engine.inner.tx_names).filter(|_| hit) else { return false };
+        record_match(&mut self.matched_vars, self.n_matched, Var::Tx, key, value);
+        self.count_match(std::ptr::eq(rule, head));
+        self.run_link_actions(rule, head);
+        true
+    }
+
+    /// Whether the TX variable of link `rule` matches its operator: on the same TX contents the
+    /// same answer as [`Self::link_matches`] finding one match.
+    fn tx_check_hit(&self, c: TxCheck, rule: &Rule, head: &Rule) -> bool {
+        let Some((_, value)) = c.select(&self.tx, &self.engine.inner.tx_names) else { return false };
+        let arg = self.link_arg(rule, head);
+        rule.operator.matches(value, arg.as_deref(), None) != rule.operator.negated
     }
 
     /// False when the link's prefilter group proves that none of its values can
@@ -1250,8 +1274,8 @@ impl Transaction {
             Var::MultipartUnmatchedBoundary => Cow::Borrowed(if self.multipart_unmatched_boundary { b"1" } else { b"0" }),
             Var::MultipartFilename => Cow::Borrowed(self.files.last().map(|f| f.1.as_slice()).unwrap_or(b"")),
             Var::MultipartName => Cow::Borrowed(self.files.last().map(|f| f.0.as_slice()).unwrap_or(b"")),
-            Var::MatchedVar => Cow::Borrowed(&self.matched_var),
-            Var::MatchedVarName => Cow::Borrowed(&self.matched_var_name),
+            Var::MatchedVar => Cow::Borrowed(self.last_match().map_or(b"", |(_, v)| v)),
+            Var::MatchedVarName => Cow::Borrowed(self.last_match().map_or(b"", |(k, _)| k)),
             Var::ResponseBody => Cow::Borrowed(&self.resp_body),
             Var::ResponseStatus => Cow::Borrowed(&self.resp_status),
             Var::ResponseProtocol => Cow::Borrowed(&self.resp_protocol),
@@ -1260,6 +1284,12 @@ impl Transaction {
             Var::Duration => Cow::Borrowed(b"0"),
             _ => Cow::Borrowed(b""),
         }
+    }
+
+    /// `MATCHED_VAR_NAME` and `MATCHED_VAR`: the last match of this or an earlier rule.
+    fn last_match(&self) -> Option<(&[u8], &[u8])> {
+        let (k, v) = self.matched_vars.get(self.last_matched?)?;
+        Some((k, v))
     }
 
     /// Scalars that only exist once set (so `&VAR` counts 0 before).
@@ -1421,3 +1451,6 @@ impl Transaction {
         })
     }
 }
+
+#[cfg(test)]
+mod txcheck_tests;

@@ -290,22 +290,34 @@ fn recycled_memo_tables_give_the_same_verdicts() {
 
 #[test]
 fn phrase_lists_match_after_transformation_in_any_case() {
-    let e = engine(
-        r#"SecRule ARGS "@pm /etc/passwd .htaccess" "id:1,phase:2,deny,status:403,t:urlDecodeUni,capture,setvar:tx.hit=%{tx.0}"
+    // One phrase more than the prefilter takes from a list (govgate_waf::prefilter::MAX_PHRASES).
+    let long_list: Vec<String> = (0..=govgate_waf::prefilter::MAX_PHRASES).map(|i| format!("wordlist{i}")).collect();
+    let e = engine(&format!(
+        r#"SecRule ARGS "@pm /etc/passwd .htaccess" "id:1,phase:2,deny,status:403,t:urlDecodeUni,capture,setvar:tx.hit=%{{tx.0}}"
            SecRule ARGS "@pm a" "id:2,phase:2,deny,status:401"
-           SecRule ARGS|!ARGS:skip "@rx (?i)union\s+select" "id:3,phase:2,deny,status:402""#,
-    );
-    // Only the regex of rule 3 is prefiltered. Phrase lists run their own automaton: joined to
-    // the shared prefilter, CRS's ~6 000 phrases made its DFA ~45 MB larger per engine, and as
-    // an NFA scanning every value they cost more than they saved (docs/performance.md, round 4).
-    assert_eq!(e.prefiltered_rules(), 1);
+           SecRule ARGS|!ARGS:skip "@rx (?i)union\s+select" "id:3,phase:2,deny,status:402"
+           SecRule ARGS "@pm {}" "id:4,phase:2,deny,status:404""#,
+        long_list.join(" ")
+    ));
+    // Phrase lists of up to MAX_PHRASES phrases join the shared prefilter with the regexes
+    // (rules 1 to 3); a longer list runs its own automaton only (rule 4): all of CRS's ~6 000
+    // phrases would make the prefilter's DFA ~45 MB larger per engine.
+    assert_eq!(e.prefiltered_rules(), 3);
     // Present after the rule's transformation and in another case: matched, captured as written.
     let tx = get(&e, "/?f=%2FETC%2Fpasswd");
     assert_eq!(tx.intervention().map(|i| i.rule_id), Some(1));
     assert_eq!(tx.tx_var("hit"), Some(&b"/ETC/passwd"[..]));
+    let tx = get(&e, "/?f=%2E%48TAccess");
+    assert_eq!(tx.intervention().map(|i| i.rule_id), Some(1));
+    assert_eq!(tx.tx_var("hit"), Some(&b".HTAccess"[..]));
     // Absent: no match; rule 2's one-letter phrase is found in any value that has the letter.
     assert_eq!(get(&e, "/?f=hello%20world").intervention(), None);
     assert_eq!(get(&e, "/?f=data").intervention().map(|i| i.rule_id), Some(2));
+    assert_eq!(get(&e, "/?f=DAT").intervention().map(|i| i.rule_id), Some(2));
+    // The long list matches as before, in any case.
+    assert_eq!(get(&e, "/?f=xWordList64x").intervention().map(|i| i.rule_id), Some(4));
+    assert_eq!(get(&e, "/?f=a%20union%20select").intervention().map(|i| i.rule_id), Some(2));
+    assert_eq!(get(&e, "/?f=%20union%20select").intervention().map(|i| i.rule_id), Some(3));
 }
 
 #[test]
@@ -350,4 +362,27 @@ fn shared_raw_scan_unions_do_not_hide_literals_a_chain_reveals() {
         // And a clean request matches neither.
         assert!(get(&e, "/?q=hello&lang=zh").matched_rule_ids().is_empty());
     }
+}
+
+#[test]
+fn matched_var_outlives_its_rule_and_logs_show_the_head_match() {
+    // MATCHED_VAR(_NAME) are the last match of any earlier rule (MATCHED_VARS is per rule);
+    // a logged rule's entry shows its head link's last match even after later links matched.
+    let e = engine(
+        r#"SecRule ARGS "@rx ^x" "id:1,phase:1,pass,log,msg:'m',chain"
+           SecRule REQUEST_METHOD "@streq GET" "setvar:'tx.mv=%{MATCHED_VAR}'"
+           SecRule REQUEST_METHOD "@streq POST" "id:2,phase:1,pass,nolog"
+           SecRule MATCHED_VAR_NAME "@streq REQUEST_METHOD" "id:3,phase:1,pass,log,msg:'%{MATCHED_VAR}'"
+           SecRule &TX:mv "@eq 1" "id:4,phase:1,pass,log,msg:'n',chain"
+           SecRule TX:mv "@streq GET" "setvar:'tx.last=%{MATCHED_VAR_NAME}'""#,
+    );
+    let tx = get(&e, "/?a=x1&b=x2");
+    let m = tx.matches();
+    assert_eq!(m.iter().map(|m| m.rule_id).collect::<Vec<_>>(), [1, 3, 4]);
+    assert_eq!((m[0].matched_var.as_str(), m[0].data.as_str()), ("ARGS:b", "x2"));
+    assert_eq!(tx.tx_var("mv"), Some(&b"GET"[..]));
+    // Rule 3's msg is expanded after its own match: MATCHED_VAR is then the value it matched.
+    assert_eq!((m[1].message.as_str(), m[1].matched_var.as_str()), ("REQUEST_METHOD", "MATCHED_VAR_NAME"));
+    assert_eq!((m[2].matched_var.as_str(), m[2].data.as_str()), ("TX", "1"));
+    assert_eq!(tx.tx_var("last"), Some(&b"TX:mv"[..]));
 }
