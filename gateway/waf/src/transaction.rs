@@ -856,7 +856,7 @@ impl Transaction {
         if !self.group_may_match(rule) {
             return false;
         }
-        if let Some(c) = rule.tx_check.filter(|_| self.removed_targets.is_empty()) {
+        if let Some(c) = self.tx_fast_path(rule) {
             return self.eval_tx_check(c, rule, head);
         }
         let mut found = std::mem::take(&mut self.found_scratch);
@@ -946,6 +946,13 @@ impl Transaction {
         self.count_match(std::ptr::eq(rule, head));
         self.run_link_actions(rule, head);
         true
+    }
+
+    /// The link's TX fast path (see [`crate::txcheck`]), unless a `ctl:ruleRemoveTarget…` of
+    /// a TX variable is active: a removed target of another variable (CRS 941010 removes
+    /// `REQUEST_FILENAME` on most clean requests) cannot exclude the link's only value.
+    fn tx_fast_path(&self, rule: &Rule) -> Option<TxCheck> {
+        rule.tx_check.filter(|_| self.removed_targets.iter().all(|(_, var, _)| *var != Var::Tx))
     }
 
     /// Whether the TX variable of link `rule` matches its operator: on the same TX contents the

@@ -8,7 +8,8 @@
 //! runs the operator directly ([`TxCheck::select`]) instead of going through the target
 //! visitor and the per-value match bookkeeping. [`TxCheck::of`] decides when the engine is
 //! built which links qualify; a link with exclusions, transformations, `multiMatch` or another
-//! operator takes the generic path, as does any link while a `ctl:ruleRemoveTarget…` is active.
+//! operator takes the generic path, as does any link while a `ctl:ruleRemoveTarget…` of a TX
+//! variable is active (one of another variable cannot exclude the link's value).
 
 use crate::rule::Rule;
 use crate::txvars::{TxNames, TxStore};
