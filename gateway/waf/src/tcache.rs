@@ -192,11 +192,8 @@ impl TCache {
             self.fill_group(g, pf);
             return;
         };
-        let Some(goff) = self.group_off(g) else { return };
-        let (Some(scan), Some(union)) = (self.scans.get(soff..soff + words), self.unions.get_mut(goff..goff + words)) else { return };
-        for (u, w) in union.iter_mut().zip(scan) {
-            *u |= *w;
-        }
+        let (Some(goff), Some(scan)) = (self.group_off(g), self.scans.get(soff..soff + words)) else { return };
+        or_words(&mut self.unions, goff, scan);
     }
 
     /// ORs the scan of the untransformed `raw` into group `g`'s union and notes the
@@ -226,28 +223,16 @@ impl TCache {
     pub fn or_group_into(&mut self, src: u32, dst: u32, pf: &Prefilter) {
         self.add_union_changes(dst, self.union_changes(src));
         let Some(d) = self.group_off(dst) else { return };
-        let Some(s) = self.group_off(src) else {
-            // Never skip on account of a union that was not computed.
-            self.fill_group(dst, pf);
-            return;
-        };
         let words = pf.words();
-        // Two distinct unions: one lies wholly before the other in `unions`.
-        let (from, into) = if s + words <= d {
-            let (before, after) = self.unions.split_at_mut_checked(d).unwrap_or_default();
-            (before.get(s..s + words), after.get_mut(..words))
-        } else if d + words <= s {
-            let (before, after) = self.unions.split_at_mut_checked(s).unwrap_or_default();
-            (after.get(..words), before.get_mut(d..d + words))
-        } else {
-            (None, None)
-        };
-        match (from, into) {
-            (Some(from), Some(into)) => {
-                for (u, w) in into.iter_mut().zip(from) {
-                    *u |= *w;
+        match self.group_off(src) {
+            // Both unions lie in the same table: word by word, within the bounds checked here.
+            Some(s) if self.unions.len() >= s.max(d) + words => {
+                for i in 0..words {
+                    let w = self.unions[s + i];
+                    self.unions[d + i] |= w;
                 }
             }
+            // Never skip on account of a union that was not computed.
             _ => self.fill_group(dst, pf),
         }
     }
@@ -345,6 +330,15 @@ impl TCache {
     pub fn has_literal(&mut self, slot: u32, raw: &[u8], pf: &Prefilter, bit: u32) -> bool {
         let words = pf.words();
         self.scan(slot, raw, pf).and_then(|off| self.scans.get(off..off + words)).is_none_or(|bits| bit_set(bits, bit))
+    }
+}
+
+/// ORs `words` into the union at offset `off` of `unions`.
+fn or_words(unions: &mut [u64], off: usize, words: &[u64]) {
+    if let Some(union) = unions.get_mut(off..off + words.len()) {
+        for (u, w) in union.iter_mut().zip(words) {
+            *u |= *w;
+        }
     }
 }
 

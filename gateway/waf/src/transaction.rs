@@ -325,9 +325,9 @@ pub struct Transaction {
 impl Drop for Transaction {
     /// Hands the memo tables and the TX store back to the engine for the next transaction.
     fn drop(&mut self) {
-        let tcache = std::mem::take(self.tcache.get_mut());
-        let tx = std::mem::take(&mut self.tx);
         use std::mem::take;
+        let tcache = take(self.tcache.get_mut());
+        let tx = take(&mut self.tx);
         let bufs = MatchBuffers {
             matched_vars: take(&mut self.matched_vars),
             found: take(&mut self.found_scratch),
@@ -940,8 +940,11 @@ impl Transaction {
     /// [`crate::txcheck`]): the value [`TxCheck::select`] gives is recorded straight into
     /// `MATCHED_VARS` when it matches.
     fn eval_tx_check(&mut self, c: TxCheck, rule: &Rule, head: &Rule) -> bool {
-        let hit = self.tx_check_hit(c, rule, head);
-        let Some((key, value)) = c.select(&self.tx, &self.engine.inner.tx_names).filter(|_| hit) else { return false };
+        if !self.tx_check_hit(c, rule, head) {
+            return false;
+        }
+        // Selected again: the operator's argument (borrowing the transaction) is gone now.
+        let Some((key, value)) = c.select(&self.tx, &self.engine.inner.tx_names) else { return false };
         record_match(&mut self.matched_vars, self.n_matched, Var::Tx, key, value);
         self.count_match(std::ptr::eq(rule, head));
         self.run_link_actions(rule, head);

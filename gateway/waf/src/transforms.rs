@@ -274,6 +274,8 @@ mod class {
     pub const AFTER_DASH_DASH: u32 = 1 << 15;
     /// A space ends two spaces in a row.
     pub const AFTER_SPACE_SPACE: u32 = 1 << 16;
+    /// Every `AFTER_*` bit: these count only after a byte that started their pair.
+    pub const PAIRS: u32 = AFTER_SLASH_STAR | AFTER_STAR_SLASH | AFTER_SLASH_SLASH | AFTER_DASH_DASH | AFTER_SPACE_SPACE;
     /// The pairs a byte starts, in the `AFTER_*` bits of the byte that would end them.
     pub const fn starts(c: u8) -> u32 {
         match c {
@@ -343,8 +345,7 @@ pub fn changes(v: &[u8]) -> ChangeSet {
     let (mut seen, mut started) = (0u32, 0u32);
     for &c in v {
         let (k, starts) = TABLE[usize::from(c)];
-        // An `AFTER_*` bit counts only when the byte before started that pair.
-        seen |= (k & !(AFTER_SLASH_STAR | AFTER_STAR_SLASH | AFTER_SLASH_SLASH | AFTER_DASH_DASH | AFTER_SPACE_SPACE)) | (k & started);
+        seen |= (k & !PAIRS) | (k & started);
         started = starts;
     }
     let has = |bits: u32| seen & bits != 0;
