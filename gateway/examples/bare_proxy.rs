@@ -14,7 +14,7 @@
 //! runs pingora's default instead: one service whose threads share one listening socket.
 
 use async_trait::async_trait;
-use govgate_gateway::own_sockets::{self, OwnSockets};
+use govgate_gateway::own_sockets::{OwnSockets, WorkerSockets};
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::Server;
 use pingora_core::upstreams::peer::HttpPeer;
@@ -43,7 +43,9 @@ impl ProxyHttp for Bare {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = "usage: bare_proxy LISTEN UPSTREAM [THREADS] [shared]";
-    let (Some(listen), Some(upstream)) = (args.get(1), args.get(2).and_then(|a| a.parse::<SocketAddr>().ok())) else {
+    let (Some(listen), Some(upstream)) =
+        (args.get(1).and_then(|a| a.parse::<SocketAddr>().ok()), args.get(2).and_then(|a| a.parse::<SocketAddr>().ok()))
+    else {
         eprintln!("{usage}");
         std::process::exit(2);
     };
@@ -61,15 +63,19 @@ fn main() {
     server.bootstrap();
     if shared {
         let mut service = pingora_proxy::http_proxy_service(&server.configuration, Bare { upstream });
-        service.add_tcp(listen);
+        service.add_tcp(&listen.to_string());
         server.add_service(service);
     } else {
-        for worker in 0..threads {
+        let sockets = WorkerSockets::bind(&[listen], threads).unwrap_or_else(|e| {
+            eprintln!("bare_proxy: {e:#}");
+            std::process::exit(1);
+        });
+        for (worker, sockets) in sockets.tables.into_iter().enumerate() {
             let mut service =
                 pingora_proxy::http_proxy_service_with_name(&server.configuration, Bare { upstream }, &format!("bare proxy {worker}"));
-            service.add_tcp_with_settings(listen, own_sockets::reuseport());
+            service.add_tcp(&listen.to_string());
             service.threads = Some(1);
-            server.add_service(OwnSockets(service));
+            server.add_service(OwnSockets { service, sockets });
         }
     }
     server.run_forever();

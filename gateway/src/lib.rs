@@ -18,7 +18,8 @@
 //!
 //! [`server`] assembles the pingora server; without work stealing each worker thread runs its
 //! own copy of the proxy on sockets of its own ([`own_sockets`]), so a connection and its
-//! upstream keep-alive pool stay on one core. [`state`] holds the compiled policy; a `SIGHUP`
+//! upstream keep-alive pool stay on one core, and the kernel hands new connections to the
+//! workers in turn ([`round_robin`]). [`state`] holds the compiled policy; a `SIGHUP`
 //! builds a new one and swaps it in atomically, so in-flight requests finish on the policy they
 //! started with.
 
@@ -49,6 +50,7 @@ pub mod path;
 pub mod pki;
 pub mod proxy;
 pub mod rate_limit;
+pub mod round_robin;
 pub mod routing;
 pub mod server;
 pub mod slow_client;

@@ -8,7 +8,7 @@ use crate::admission::ListenerInfo;
 use crate::attack_log::{AttackSink, Fanout, JsonLinesSink, StdoutSink};
 use crate::client_cert;
 use crate::events::service::{database_path, EventService};
-use crate::own_sockets::{self, OwnSockets};
+use crate::own_sockets::{OwnSockets, WorkerSockets};
 use crate::proxy::Gateway;
 use crate::slow_client::SlowClientGuard;
 use crate::state::{GatewayState, Shared};
@@ -17,7 +17,6 @@ use anyhow::Context;
 use async_trait::async_trait;
 use govgate_policies::{ClientCerts, Listener, Mirror, Policy};
 use pingora_core::listeners::tls::TlsSettings;
-use pingora_core::listeners::TcpSocketOptions;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
 use pingora_core::services::background::{background_service, BackgroundService};
@@ -84,24 +83,31 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
     // Without work stealing, one single-threaded service per worker, each on sockets of its
     // own (see `own_sockets`); with it, one service whose threads share the sockets.
     let per_worker = !policy.server.work_stealing && threads > 1;
+    let mut worker_sockets = if per_worker {
+        let addresses: Vec<_> = policy.listeners.iter().map(|l| l.address).collect();
+        let sockets = WorkerSockets::bind(&addresses, threads)?;
+        tracing::info!(threads, round_robin = sockets.round_robin, "one listening socket per worker");
+        sockets.tables.into_iter()
+    } else {
+        Vec::new().into_iter()
+    };
     for worker in 0..if per_worker { threads } else { 1 } {
         let gateway = Gateway { shared: shared.clone(), listeners: listeners.clone() };
         let proxy = pingora_proxy::http_proxy(&server.configuration, gateway);
         let name = if per_worker { format!("govgate proxy {worker}") } else { "govgate proxy".into() };
         let mut service = Service::new(name, SlowClientGuard::new(proxy, shared.clone()));
-        let sock = if per_worker { own_sockets::reuseport() } else { TcpSocketOptions::default() };
         for l in &policy.listeners {
             let addr = l.address.to_string();
             if l.tls {
                 let settings = tls_settings(l, tls_files.as_ref(), &shared, &verifier).with_context(|| format!("TLS setup for {addr}"))?;
-                service.add_tls_with_settings(&addr, Some(sock.clone()), settings);
+                service.add_tls_with_settings(&addr, None, settings);
             } else {
-                service.add_tcp_with_settings(&addr, sock.clone());
+                service.add_tcp(&addr);
             }
         }
-        if per_worker {
+        if let Some(sockets) = worker_sockets.next() {
             service.threads = Some(1);
-            server.add_service(OwnSockets(service));
+            server.add_service(OwnSockets { service, sockets });
         } else {
             server.add_service(service);
         }
