@@ -53,7 +53,8 @@ pub struct RequestCtx {
     prefetched: Option<Prefetched>,
     leak: Option<LeakGuard>,
     /// The WAF transaction kept for the response phases (CRS's outbound rules).
-    waf_response: Option<waf::ResponseInspection>,
+    /// (Boxed: a WAF transaction is ~1.5 KB, and pingora moves the context with each phase.)
+    waf_response: Option<Box<waf::ResponseInspection>>,
     _in_flight: Option<InFlight>,
 }
 
@@ -247,6 +248,9 @@ impl Gateway {
     /// response (login redirect, 401/403, a `/.govgate/*` route) has been written instead.
     async fn sso_gate(&self, session: &mut Session, ctx: &mut RequestCtx, app: usize, has_body: bool) -> Result<Option<Passed>> {
         let state = ctx.state.clone();
+        if state.policy.sso.issuer(&state.policy).is_none() {
+            return Ok(Some(Passed { headers: Vec::new(), who: None }));
+        }
         let req = session.req_header();
         let pq = ctx.rewrite.clone().unwrap_or_else(|| req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string());
         let path = pq.split('?').next().unwrap_or("/");
@@ -267,7 +271,10 @@ impl Gateway {
             https: self.listener(ctx).https,
             request_id: &ctx.request_id,
         };
-        let reply = match self.shared.sso.gate(self.shared.idp.as_ref(), &state.policy, &state.policy.apps[app], &sso_req, &body).await {
+        // Boxed: inline, the single sign-on future would make every request's `request_filter`
+        // future as large (async_trait allocates and copies it per request, SSO or not).
+        let gate = Box::pin(self.shared.sso.gate(self.shared.idp.as_ref(), &state.policy, &state.policy.apps[app], &sso_req, &body));
+        let reply = match gate.await {
             crate::sso::Gate::Continue { headers, who } => return Ok(Some(Passed { headers, who })),
             crate::sso::Gate::Reply(r) => r,
         };
@@ -544,17 +551,17 @@ impl ProxyHttp for Gateway {
                                 }
                                 authorized = true;
                             }
-                            self.serve_certs_api(session, ctx, api, has_body, authorized).await?;
+                            Box::pin(self.serve_certs_api(session, ctx, api, has_body, authorized)).await?;
                             return Ok(true);
                         }
                     }
                     Some(Builtin::Idp) => {
-                        self.serve_idp(session, ctx, has_body).await?;
+                        Box::pin(self.serve_idp(session, ctx, has_body)).await?;
                         return Ok(true);
                     }
                     Some(Builtin::Console) => {
                         if let Some(passed) = self.sso_gate(session, ctx, app, has_body).await? {
-                            self.serve_console(session, ctx, passed.who, has_body).await?;
+                            Box::pin(self.serve_console(session, ctx, passed.who, has_body)).await?;
                         }
                         return Ok(true);
                     }

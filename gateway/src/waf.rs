@@ -167,7 +167,13 @@ fn protocol(v: http::Version) -> &'static str {
 /// Runs phases 1 and 2 on the request head and the body read ahead; `complete` is false when
 /// `body` is only the first part of the request's body (the rest was not read ahead). Unless the
 /// request is refused, the transaction comes back for the response phases.
-pub fn inspect(waf: &AppWaf, req: &RequestHeader, body: &[u8], complete: bool, cx: &Context<'_>) -> (Verdict, Option<ResponseInspection>) {
+pub fn inspect(
+    waf: &AppWaf,
+    req: &RequestHeader,
+    body: &[u8],
+    complete: bool,
+    cx: &Context<'_>,
+) -> (Verdict, Option<Box<ResponseInspection>>) {
     let mut tx = waf.engine.transaction();
     let mut headers: Vec<(&[u8], &[u8])> = req.headers.iter().map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes())).collect();
     // HTTP/2 carries the host as `:authority`: show it to the rules as the Host header it
@@ -185,7 +191,7 @@ pub fn inspect(waf: &AppWaf, req: &RequestHeader, body: &[u8], complete: bool, c
         intervention = tx.request_body(body);
     }
     let verdict = verdict(waf, &tx, 0, intervention, false, req, cx);
-    let rest = verdict.block.is_none().then(|| ResponseInspection::new(tx));
+    let rest = verdict.block.is_none().then(|| Box::new(ResponseInspection::new(tx)));
     (verdict, rest)
 }
 

@@ -267,7 +267,9 @@ impl SsoService {
         self.maintain(now());
         let t = self.transport(idp, issuer);
         let result = if req.path.starts_with(routes::PREFIX) {
-            routes::serve(self, &t, issuer, policy, app, req, body).await
+            // Boxed, as is renewal: these rare paths hold an HTTP client's futures (~9 KB), which
+            // would otherwise be part of every protected request's future.
+            Box::pin(routes::serve(self, &t, issuer, policy, app, req, body)).await
         } else {
             self.protect(&t, issuer, policy, app, req).await
         };
@@ -294,7 +296,7 @@ impl SsoService {
             None => None,
         };
         if let Some(s) = session.as_deref().filter(|s| s.renewal_due(now())) {
-            if !self.renew(t, issuer, app, s).await? {
+            if !Box::pin(self.renew(t, issuer, app, s)).await? {
                 session = None;
             }
         }
