@@ -7,30 +7,52 @@
 //!   (an attribute value token follows an attribute name only after a `=`).
 //!   The quoted contexts start with a value token, but no attribute name comes
 //!   before it, so it is never judged. Without `<` and `=` nothing can match.
-//! * **SQLi**: a value that is one SQL word (ASCII letters, digits and `_`,
-//!   starting with a letter or `_`) or one run of digits is a single token in
-//!   every context libinjection tries (it has no quote, so only the unquoted
-//!   context runs, and no comment, so no MySQL re-parse). A one-token
-//!   fingerprint is only blacklisted when it is `X` (an "evil" comment or
-//!   brace construct), which such a value cannot produce.
+//! * **SQLi**: a value that is one SQL word (ASCII letters, digits, `_` and
+//!   non-ASCII bytes, starting with a letter, `_` or a non-ASCII byte) or one
+//!   run of digits, with nothing but white space around it, is a single token
+//!   in every context libinjection tries (it has no quote, so only the unquoted
+//!   context runs, and no comment, so no MySQL re-parse); a value of white
+//!   space alone has no token at all. White space is what the tokenizer skips
+//!   where a token could start: bytes up to `0x20`, `0x7f` and `0xa0`. A
+//!   non-ASCII byte other than `0xa0` starts and continues a word, which is
+//!   then a bareword (keywords are ASCII). A one-token fingerprint is only
+//!   blacklisted when it is `X` (an "evil" comment or brace construct), which
+//!   such a value cannot produce, and an empty one never is. This covers the
+//!   decoded forms of non-Latin text (`t:utf8toUnicode,t:urlDecodeUni` turn
+//!   Chinese characters into one byte each, some of them white space).
 //!
 //! The library's fingerprint is computed once (its `detect_sqli` computes it
 //! again after detection, for every value).
 
 use libinjectionrs::{SqliFlags, SqliState};
 
-/// Whether `input` is one SQL word or number (see the module documentation).
-fn single_sql_token(input: &[u8]) -> bool {
-    match input.first() {
-        Some(c) if c.is_ascii_digit() => input.iter().all(u8::is_ascii_digit),
-        Some(c) if c.is_ascii_alphabetic() || *c == b'_' => input.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_'),
+/// Bytes libinjection's SQL tokenizer skips where a token could start.
+fn sql_white(c: u8) -> bool {
+    c <= b' ' || c == 0x7f || c == 0xa0
+}
+
+/// Non-ASCII bytes, which libinjection reads as word characters (except `0xa0`, white space).
+fn non_ascii_word_byte(c: u8) -> bool {
+    c >= 0x80 && c != 0xa0
+}
+
+/// Whether `input` is at most one SQL word or number between white space (see the module
+/// documentation).
+fn at_most_one_sql_token(input: &[u8]) -> bool {
+    let Some(start) = input.iter().position(|c| !sql_white(*c)) else { return true };
+    let end = input.iter().rposition(|c| !sql_white(*c)).map_or(input.len(), |e| e + 1);
+    let core = &input[start..end];
+    let word_byte = |c: &u8| c.is_ascii_alphanumeric() || *c == b'_' || non_ascii_word_byte(*c);
+    match core.first() {
+        Some(c) if c.is_ascii_digit() => core.iter().all(u8::is_ascii_digit),
+        Some(c) if c.is_ascii_alphabetic() || *c == b'_' || non_ascii_word_byte(*c) => core.iter().all(word_byte),
         _ => false,
     }
 }
 
 /// libinjection's SQLi verdict; on a hit, the fingerprint (e.g. `s&sos`).
 pub fn detect_sqli(input: &[u8]) -> Option<String> {
-    if input.is_empty() || single_sql_token(input) {
+    if at_most_one_sql_token(input) {
         return None;
     }
     let mut state = SqliState::new(input, SqliFlags::FLAG_NONE);
@@ -49,9 +71,28 @@ pub fn detect_xss(input: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    /// Deterministic pseudo-random inputs over an alphabet rich in SQL/HTML syntax.
+    /// Deterministic pseudo-random inputs of 1..=12 bytes over `alphabet`.
+    fn random_inputs(alphabet: &[u8], n: usize, out: &mut Vec<Vec<u8>>) {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..n {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 12) as usize + 1;
+            let mut v = Vec::with_capacity(len);
+            let mut s = seed;
+            for _ in 0..len {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                v.push(alphabet[(s >> 33) as usize % alphabet.len()]);
+            }
+            out.push(v);
+        }
+    }
+
+    /// Known cases, pseudo-random inputs over an alphabet rich in SQL/HTML syntax, and over
+    /// word characters and white space alone (where single tokens are common).
     fn corpus() -> Vec<Vec<u8>> {
-        let alphabet: &[u8] = b"aAbBeEnNqQuUxX_019 '\"`<>=/*-#;(){}[].,:!&|^%@$~+\\\t\nselctunoORdSLECT";
+        let alphabet: &[u8] = b"aAbBeEnNqQuUxX_019 '\"`<>=/*-#;(){}[].,:!&|^%@$~+\\\t\nselctunoORdSLECT\x00\x06\x7f\x80\xa0\xde\xe5\xff";
         let mut out: Vec<Vec<u8>> = [
             "1' OR '1'='1",
             "1 union select 1",
@@ -72,24 +113,22 @@ mod tests {
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
             "style=x",
             "a href=javascript:x",
+            "张三",
+            "%u5f20%u4e09",
+            " \t",
+            "m\u{de}",
+            " select ",
+            "\u{a0}1\u{a0}",
         ]
         .iter()
         .map(|s| s.as_bytes().to_vec())
+        .chain(
+            [&b"m\xde"[..], b"\x84\xa6\x9e\x06", b"\xa0union\x7f", b"\x06select\x06", b"ab\x06cd", b"\xa01\xa0", b"\x7f"]
+                .map(<[u8]>::to_vec),
+        )
         .collect();
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..20_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let len = (seed % 12) as usize + 1;
-            let mut v = Vec::with_capacity(len);
-            let mut s = seed;
-            for _ in 0..len {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                v.push(alphabet[(s >> 33) as usize % alphabet.len()]);
-            }
-            out.push(v);
-        }
+        random_inputs(alphabet, 20_000, &mut out);
+        random_inputs(b"aSeLcTnxX_09 \t\x00\x06\x7f\x80\xa0\xde\xe5\xff", 20_000, &mut out);
         out
     }
 
@@ -108,12 +147,33 @@ mod tests {
 
     #[test]
     fn words_and_numbers_are_single_tokens() {
-        for w in ["zh", "lang", "session", "select", "union", "_utf8", "A2024", "13800138000", "0"] {
-            assert!(single_sql_token(w.as_bytes()), "{w}");
-            assert!(!libinjectionrs::detect_sqli(w.as_bytes()).is_injection(), "{w}");
+        let one: [&[u8]; 16] = [
+            b"zh",
+            b"lang",
+            b"session",
+            b"select",
+            b"union",
+            b"_utf8",
+            b"A2024",
+            b"13800138000",
+            b"0",
+            b"",
+            b" \t",
+            b" select\n",
+            b"\xa0\x7f42\x00",
+            "杭州".as_bytes(),
+            "é".as_bytes(),
+            b"\x84\xa6\x9e\x06",
+        ];
+        for w in one {
+            assert!(at_most_one_sql_token(w), "{w:?}");
+            assert!(!libinjectionrs::detect_sqli(w).is_injection(), "{w:?}");
         }
-        for w in ["1union", "A2024-00017", "a b", "a.b", "x'", "", "0x41 ", "é"] {
-            assert!(!single_sql_token(w.as_bytes()), "{w}");
+        // "张三" holds a 0xa0 byte (white space to libinjection): two words.
+        let more: [&[u8]; 11] =
+            [b"1union", b"A2024-00017", b"a b", b"a.b", b"x'", b"0x41 ", b"a\x06b", b"a\xa0b", b"%u5f20", b"1\xde", "张三".as_bytes()];
+        for w in more {
+            assert!(!at_most_one_sql_token(w), "{w:?}");
         }
     }
 
