@@ -59,7 +59,8 @@ impl WorkerSockets {
     }
 }
 
-fn reuseport_socket(address: SocketAddr) -> anyhow::Result<Socket> {
+/// A listening, non-blocking `SO_REUSEPORT` socket on `address`.
+pub(crate) fn reuseport_socket(address: SocketAddr) -> anyhow::Result<Socket> {
     let socket = Socket::new(Domain::for_address(address), Type::STREAM, None).context("creating a socket")?;
     socket.set_reuse_address(true).context("SO_REUSEADDR")?;
     socket.set_reuse_port(true).context("SO_REUSEPORT")?;

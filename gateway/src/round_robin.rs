@@ -207,25 +207,17 @@ fn load(insns: &[Insn]) -> Result<OwnedFd, RoundRobinError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use socket2::{Domain, Socket, Type};
+    use crate::own_sockets::reuseport_socket;
+    use socket2::Socket;
     use std::collections::HashMap;
     use std::net::{SocketAddr, TcpStream};
 
     fn group(n: usize) -> (Vec<Socket>, SocketAddr) {
-        let first = reuseport_socket("127.0.0.1:0".parse().unwrap());
+        let first = reuseport_socket("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = first.local_addr().unwrap().as_socket().unwrap();
         let mut sockets = vec![first];
-        sockets.extend((1..n).map(|_| reuseport_socket(addr)));
+        sockets.extend((1..n).map(|_| reuseport_socket(addr).unwrap()));
         (sockets, addr)
-    }
-
-    fn reuseport_socket(addr: SocketAddr) -> Socket {
-        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        s.set_reuse_port(true).unwrap();
-        s.bind(&addr.into()).unwrap();
-        s.listen(128).unwrap();
-        s.set_nonblocking(true).unwrap();
-        s
     }
 
     /// How many of the pending connections each socket of the group holds.

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use govgate_policies::{ClientCerts, Listener, Mirror, Policy};
 use pingora_core::listeners::tls::TlsSettings;
 use pingora_core::server::configuration::ServerConf;
-use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
+use pingora_core::server::{ListenFds, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
 use pingora_core::services::background::{background_service, BackgroundService};
 use pingora_core::services::listening::Service;
 use std::path::Path;
@@ -81,20 +81,20 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
         );
     }
     // Without work stealing, one single-threaded service per worker, each on sockets of its
-    // own (see `own_sockets`); with it, one service whose threads share the sockets.
-    let per_worker = !policy.server.work_stealing && threads > 1;
-    let mut worker_sockets = if per_worker {
+    // own (see `own_sockets`); with it, one service (`None`: pingora's sockets) whose threads
+    // share the sockets.
+    let services: Vec<Option<ListenFds>> = if !policy.server.work_stealing && threads > 1 {
         let addresses: Vec<_> = policy.listeners.iter().map(|l| l.address).collect();
         let sockets = WorkerSockets::bind(&addresses, threads)?;
         tracing::info!(threads, round_robin = sockets.round_robin, "one listening socket per worker");
-        sockets.tables.into_iter()
+        sockets.tables.into_iter().map(Some).collect()
     } else {
-        Vec::new().into_iter()
+        vec![None]
     };
-    for worker in 0..if per_worker { threads } else { 1 } {
+    for (worker, sockets) in services.into_iter().enumerate() {
         let gateway = Gateway { shared: shared.clone(), listeners: listeners.clone() };
         let proxy = pingora_proxy::http_proxy(&server.configuration, gateway);
-        let name = if per_worker { format!("govgate proxy {worker}") } else { "govgate proxy".into() };
+        let name = if sockets.is_some() { format!("govgate proxy {worker}") } else { "govgate proxy".into() };
         let mut service = Service::new(name, SlowClientGuard::new(proxy, shared.clone()));
         for l in &policy.listeners {
             let addr = l.address.to_string();
@@ -105,7 +105,7 @@ pub fn build(config_path: &Path) -> anyhow::Result<(Server, Arc<Shared>)> {
                 service.add_tcp(&addr);
             }
         }
-        if let Some(sockets) = worker_sockets.next() {
+        if let Some(sockets) = sockets {
             service.threads = Some(1);
             server.add_service(OwnSockets { service, sockets });
         } else {
