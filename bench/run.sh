@@ -19,6 +19,13 @@
 #                    User-Agent, Accept, Accept-Language, Accept-Encoding, two cookies and a
 #                    Referer (the same request as the WAF engine benchmark's benign GET)
 #   WRK_THREADS      wrk threads, the same for all proxies [2]
+#   RATE             latency at a fixed load instead of throughput at saturation: each run sends
+#                    RATE requests/s over CONNECTIONS connections with oha (`oha -q RATE
+#                    --latency-correction`, so a stalled answer delays the schedule, not the
+#                    figures: no coordinated omission) and reports its p99. wrk sends as fast as
+#                    the proxy answers, so its p99 is the queueing of a saturated two-core machine,
+#                    where even nginx is above 2 ms. oha is installed with `cargo install oha`
+#                    if missing (OHA_BIN: use this oha binary) [unset: wrk at saturation]
 #   TARGETS          which proxies to run, in order ["gateway-plain gateway-ratelimit nginx"];
 #                    also known: gateway-crs (the gateway with the OWASP CRS at PL1, block mode)
 #                    and nginx-modsec (nginx + libnginx-mod-http-modsecurity, ModSecurity 3,
@@ -93,6 +100,16 @@ fi
 command -v nginx >/dev/null || die "nginx is not installed (apt-get install -y nginx-light)"
 command -v wrk >/dev/null || die "wrk is not installed (apt-get install -y wrk)"
 command -v curl >/dev/null || die "curl is not installed"
+if [[ -n "${RATE:-}" ]]; then
+    [[ "$RATE" =~ ^[0-9]+$ && "$RATE" -gt 0 ]] || die "RATE must be a number of requests per second, not '$RATE'"
+    OHA=${OHA_BIN:-$(command -v oha || true)}
+    if [[ -z "$OHA" ]]; then
+        log "oha missing (needed for RATE): installing it with cargo install oha --locked"
+        cargo install oha --locked --root "$ROOT/target/tools" >&2 || die "cargo install oha failed"
+        OHA="$ROOT/target/tools/bin/oha"
+    fi
+    [[ -x "$OHA" ]] || die "OHA_BIN=$OHA is not an executable file"
+fi
 MODSEC_MODULE=/usr/lib/nginx/modules/ngx_http_modsecurity_module.so
 if [[ " $TARGETS " == *" nginx-modsec "* && ! -f $MODSEC_MODULE ]]; then
     log "the ModSecurity module for nginx is missing: installing libnginx-mod-http-modsecurity with apt-get"
@@ -130,6 +147,8 @@ fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/govgate-bench.XXXXXX")
 # The request wrk sends (see REQUEST above), as a wrk script; none for wrk's own request.
 WRK_SCRIPT=()
+REQ_PATH=/
+OHA_HEADERS=()
 case $REQUEST in
     bare) ;;
     browser)
@@ -147,6 +166,11 @@ wrk.headers["Cookie"] = "session=8f3a9c0d2b7e4f61a5c3; lang=zh-CN"
 wrk.headers["Referer"] = "https://services.gov.example/apply/start"
 EOF
         WRK_SCRIPT=(-s "$TMP/browser.lua")
+        # The same request for oha (RATE): the path and the headers of the script above.
+        REQ_PATH=$(sed -n 's/^wrk.path = "\(.*\)"$/\1/p' "$TMP/browser.lua")
+        OHA_HEADERS=()
+        while IFS= read -r h; do OHA_HEADERS+=(-H "$h"); done \
+            < <(sed -n 's/^wrk.headers\["\(.*\)"\] = "\(.*\)"$/\1: \2/p' "$TMP/browser.lua")
         ;;
     *) die "unknown REQUEST '$REQUEST' (known: bare, browser)" ;;
 esac
@@ -347,12 +371,32 @@ EOF
     }
 }
 
-# run_wrk OUTFILE SECONDS PORT
+# run_wrk OUTFILE SECONDS PORT : wrk at saturation, or oha at RATE requests/s (JSON output).
 run_wrk() {
+    if [[ -n "${RATE:-}" ]]; then
+        "${PRIO[@]}" "$OHA" -c "$CONNECTIONS" -q "$RATE" --latency-correction -z "$2"s -w --no-tui \
+            --output-format json "${OHA_HEADERS[@]}" "http://127.0.0.1:$3$REQ_PATH" >"$1" 2>&1 || {
+            cat "$1" >&2
+            die "oha failed"
+        }
+        return
+    fi
     "${PRIO[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$2"s --latency "${WRK_SCRIPT[@]}" "http://127.0.0.1:$3/" >"$1" 2>&1 || {
         cat "$1" >&2
         die "wrk failed"
     }
+}
+
+# parse_oha FILE : "requests/s p99-ms failed" from oha's JSON output; failed counts errors,
+# non-2xx answers and requests the run's deadline cut off.
+parse_oha() {
+    python3 - "$1" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+codes = d.get("statusCodeDistribution", {})
+bad = sum(n for c, n in codes.items() if not c.startswith("2")) + sum(d.get("errorDistribution", {}).values())
+print(f'{d["summary"]["requestsPerSec"]:.2f} {d["latencyPercentiles"]["p99"] * 1000:.3f} {bad}')
+PY
 }
 
 # proc_cpu PID : CPU ticks used so far by PID and its child processes (nginx workers).
@@ -476,15 +520,20 @@ for r in $(seq "$ROUNDS"); do
             fi
             break
         done
-        if grep -q 'Non-2xx or 3xx responses' "$out"; then
-            cat "$out" >&2
-            die "$t answered non-2xx responses (a rate limit fired, or the upstream failed): figures invalid"
+        if [[ -n "${RATE:-}" ]]; then
+            read -r rps p99 bad < <(parse_oha "$out") || { cat "$out" >&2; die "could not parse oha output for $t"; }
+            ((bad == 0)) || { cat "$out" >&2; die "$t: $bad requests failed or answered non-2xx: figures invalid"; }
+        else
+            if grep -q 'Non-2xx or 3xx responses' "$out"; then
+                cat "$out" >&2
+                die "$t answered non-2xx responses (a rate limit fired, or the upstream failed): figures invalid"
+            fi
+            if grep -q 'Socket errors' "$out"; then log "$t: warning: $(grep 'Socket errors' "$out" | sed 's/^ *//')"; fi
+            rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+            p99raw=$(awk '/Latency Distribution/ { d = 1 } d && $1 == "99%" { print $2; exit }' "$out")
+            [[ -n "$rps" && -n "$p99raw" ]] || { cat "$out" >&2; die "could not parse wrk output for $t"; }
+            p99=$(to_ms "$p99raw")
         fi
-        if grep -q 'Socket errors' "$out"; then log "$t: warning: $(grep 'Socket errors' "$out" | sed 's/^ *//')"; fi
-        rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-        p99raw=$(awk '/Latency Distribution/ { d = 1 } d && $1 == "99%" { print $2; exit }' "$out")
-        [[ -n "$rps" && -n "$p99raw" ]] || { cat "$out" >&2; die "could not parse wrk output for $t"; }
-        p99=$(to_ms "$p99raw")
         # CPU time the proxy itself used per request (all its threads/workers), in microseconds.
         cpu_us=$(awk -v c=$((cpu1 - cpu0)) -v tick="$TICK" -v rps="$rps" -v d="$DURATION" 'BEGIN { printf "%.1f", (rps > 0) ? c / tick / (rps * d) * 1e6 : 0 }')
         log "round $r/$ROUNDS $t: $rps req/s, p99 $p99 ms, proxy CPU $cpu_us us/request, other load ${foreign}%"
@@ -504,30 +553,43 @@ done
 ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "NaN" }'; }
 
 echo
-echo "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency, $REQUEST request; median of $ROUNDS interleaved round(s), each after a ${WARMUP}s warm-up; $(nproc) cores"
+if [[ -n "${RATE:-}" ]]; then
+    echo "oha -c$CONNECTIONS -q$RATE --latency-correction -z${DURATION}s, $REQUEST request; median of $ROUNDS interleaved round(s), each after a ${WARMUP}s warm-up; $(nproc) cores"
+else
+    echo "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency, $REQUEST request; median of $ROUNDS interleaved round(s), each after a ${WARMUP}s warm-up; $(nproc) cores"
+fi
 printf '%-20s %12s %10s %16s\n' name requests/s "p99 ms" "proxy CPU us/req"
 for t in $TARGETS; do
     printf '%-20s %12.0f %10.3f %16.1f\n' "$t" "${RPS[$t]}" "${P99[$t]}" "${CPU[$t]}"
 done
-if [[ -n "${RPS[nginx]:-}" ]]; then
+if [[ -z "${RATE:-}" && -n "${RPS[nginx]:-}" ]]; then
     [[ -n "${RPS[gateway-plain]:-}" ]] && printf '%-34s %s\n' "ratio gateway-plain/nginx" "$(ratio "${RPS[gateway-plain]}" "${RPS[nginx]}")"
     [[ -n "${RPS[gateway-ratelimit]:-}" ]] && printf '%-34s %s\n' "ratio gateway-ratelimit/nginx" "$(ratio "${RPS[gateway-ratelimit]}" "${RPS[nginx]}")"
     [[ -n "${RPS[pingora-bare]:-}" ]] && printf '%-34s %s\n' "ratio pingora-bare/nginx" "$(ratio "${RPS[pingora-bare]}" "${RPS[nginx]}")"
 fi
 # The most any filter in the gateway could give against ModSecurity: the gateway without filters.
-if [[ -n "${RPS[nginx-modsec]:-}" && -n "${RPS[gateway-plain]:-}" ]]; then
+if [[ -z "${RATE:-}" && -n "${RPS[nginx-modsec]:-}" && -n "${RPS[gateway-plain]:-}" ]]; then
     printf '%-34s %s\n' "ratio gateway-plain/nginx-modsec" "$(ratio "${RPS[gateway-plain]}" "${RPS[nginx-modsec]}")"
 fi
-if [[ -n "${RPS[nginx-modsec]:-}" && -n "${RPS[gateway-crs]:-}" ]]; then
+if [[ -z "${RATE:-}" && -n "${RPS[nginx-modsec]:-}" && -n "${RPS[gateway-crs]:-}" ]]; then
     printf '%-34s %s\n' "ratio gateway-crs/nginx-modsec" "$(ratio "${RPS[gateway-crs]}" "${RPS[nginx-modsec]}")"
     met=$(awk -v r="$(ratio "${RPS[gateway-crs]}" "${RPS[nginx-modsec]}")" 'BEGIN { print (r >= 20) ? "yes" : "no" }')
     echo "target (gateway-crs >= 20x the req/s of nginx + ModSecurity + CRS): $met"
 fi
-if [[ -n "${RPS[nginx]:-}" && -n "${RPS[gateway-ratelimit]:-}" ]]; then
+if [[ -n "${RATE:-}" ]]; then
+    echo "(fixed load: requests/s is the rate sent, not what the proxy could serve; no ratios)"
+    [[ -n "${P99[gateway-ratelimit]:-}" ]] && echo "target (gateway-ratelimit p99 <= 2 ms at $RATE requests/s): $(awk -v p="${P99[gateway-ratelimit]}" 'BEGIN { print (p <= 2.0) ? "yes" : "no" }')"
+elif [[ -n "${RPS[nginx]:-}" && -n "${RPS[gateway-ratelimit]:-}" ]]; then
     met=$(awk -v r="$(ratio "${RPS[gateway-ratelimit]}" "${RPS[nginx]}")" -v p="${P99[gateway-ratelimit]}" 'BEGIN { print (r >= 0.5 && p <= 2.0) ? "yes" : "no" }')
     echo "target (gateway-ratelimit >= 50% of nginx req/s and p99 <= 2 ms): $met"
 fi
 ((NOISY == 0)) || echo "WARNING: other work was running on the machine during some runs; the figures are noisy"
+if [[ -n "${RATE:-}" ]]; then
+    printf 'BENCH rate=%s p99_bare_ms=%s p99_plain_ms=%s p99_rl_ms=%s p99_nginx_ms=%s p99_crs_ms=%s p99_modsec_ms=%s\n' "$RATE" \
+        "${P99[pingora-bare]:-NaN}" "${P99[gateway-plain]:-NaN}" "${P99[gateway-ratelimit]:-NaN}" "${P99[nginx]:-NaN}" \
+        "${P99[gateway-crs]:-NaN}" "${P99[nginx-modsec]:-NaN}"
+    exit 0
+fi
 printf 'BENCH gateway_plain_rps=%s gateway_rl_rps=%s nginx_rps=%s ratio_plain=%s ratio_rl=%s p99_plain_ms=%s p99_rl_ms=%s p99_nginx_ms=%s gateway_crs_rps=%s nginx_modsec_rps=%s ratio_crs=%s\n' \
     "${RPS[gateway-plain]:-NaN}" "${RPS[gateway-ratelimit]:-NaN}" "${RPS[nginx]:-NaN}" \
     "$(ratio "${RPS[gateway-plain]:-0}" "${RPS[nginx]:-0}")" "$(ratio "${RPS[gateway-ratelimit]:-0}" "${RPS[nginx]:-0}")" \
