@@ -20,6 +20,7 @@ use pingora_core::prelude::HttpPeer;
 use pingora_core::upstreams::peer::Peer;
 use pingora_core::{Error, ErrorSource, ErrorType, Result};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+use pingora_timeout::fast_timeout::fast_timeout;
 use std::any::Any;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -134,7 +135,7 @@ impl Gateway {
                 return Ok(true);
             }
             let remaining = ctx.body_deadline.map(|d| d.saturating_duration_since(Instant::now())).unwrap_or_default();
-            let prefetched = match tokio::time::timeout(remaining, body_prefetch::prefetch(session, limit, declared)).await {
+            let prefetched = match fast_timeout(remaining, body_prefetch::prefetch(session, limit, declared)).await {
                 Ok(p) => p?,
                 Err(_) => {
                     ctx.refused = Some("body_timeout");
@@ -193,7 +194,7 @@ impl Gateway {
             }
             Ok(true)
         };
-        let (status, reason) = match tokio::time::timeout(remaining, read_all).await {
+        let (status, reason) = match fast_timeout(remaining, read_all).await {
             Ok(Ok(true)) => return Ok(Some(body.freeze())),
             Ok(Ok(false)) => (413, "body_too_large"),
             Ok(Err(e)) => return Err(e),
