@@ -52,10 +52,10 @@ impl<A: HttpServerApp + Send + Sync + 'static> HttpServerApp for SlowClientGuard
             biased;
             r = &mut fut => return r,
             _ = rx => {}
-            // pingora's timer wheel, not tokio's: registering a tokio timer that is due before
-            // the runtime's next wake-up writes to its eventfd (a system call and an extra
-            // wake-up, on about every third request here); pingora's timer thread fires at
-            // millisecond ticks and costs nothing when, as usual, the head arrives first.
+            // pingora's timer, not tokio's: registering a tokio timer that is due before the
+            // runtime's next wake-up writes to its eventfd (a system call and an extra wake-up,
+            // on about every fourth request here); pingora's timer thread fires at millisecond
+            // ticks and costs nothing when, as usual, the head arrives first.
             _ = pingora_timeout::fast_timeout::fast_sleep(deadline) => {
                 self.shared.metrics.slow_clients.with_label_values(&["head"]).inc();
                 tracing::debug!("closing a connection whose request head did not arrive within {deadline:?}");
