@@ -145,32 +145,35 @@ fi
 
 # --- temp dir and cleanup ---------------------------------------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/govgate-bench.XXXXXX")
-# The request wrk sends (see REQUEST above), as a wrk script; none for wrk's own request.
+# The request sent (see REQUEST above): for wrk a script (none for its own request), for oha
+# (RATE) the path and -H flags, both made from one definition.
 WRK_SCRIPT=()
 REQ_PATH=/
 OHA_HEADERS=()
 case $REQUEST in
     bare) ;;
     browser)
-        cat >"$TMP/browser.lua" <<'EOF'
--- A desktop browser asking a government service page for the status of an application
--- (gateway/waf/benches/common/mod.rs has the same headers).
-wrk.method = "GET"
-wrk.path = "/apply/status?ref=A2024-00017&lang=zh"
-wrk.headers["Host"] = "services.gov.example"
-wrk.headers["User-Agent"] = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
-wrk.headers["Accept"] = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-wrk.headers["Accept-Language"] = "zh-CN,zh;q=0.9,en;q=0.8"
-wrk.headers["Accept-Encoding"] = "gzip, deflate, br"
-wrk.headers["Cookie"] = "session=8f3a9c0d2b7e4f61a5c3; lang=zh-CN"
-wrk.headers["Referer"] = "https://services.gov.example/apply/start"
-EOF
+        # A desktop browser asking a government service page for the status of an application
+        # (gateway/waf/benches/common/mod.rs has the same headers).
+        REQ_PATH="/apply/status?ref=A2024-00017&lang=zh"
+        headers=(
+            "Host: services.gov.example"
+            "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+            "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+            "Accept-Language: zh-CN,zh;q=0.9,en;q=0.8"
+            "Accept-Encoding: gzip, deflate, br"
+            "Cookie: session=8f3a9c0d2b7e4f61a5c3; lang=zh-CN"
+            "Referer: https://services.gov.example/apply/start"
+        )
+        {
+            echo 'wrk.method = "GET"'
+            echo "wrk.path = \"$REQ_PATH\""
+            for h in "${headers[@]}"; do
+                echo "wrk.headers[\"${h%%: *}\"] = \"${h#*: }\""
+                OHA_HEADERS+=(-H "$h")
+            done
+        } >"$TMP/browser.lua"
         WRK_SCRIPT=(-s "$TMP/browser.lua")
-        # The same request for oha (RATE): the path and the headers of the script above.
-        REQ_PATH=$(sed -n 's/^wrk.path = "\(.*\)"$/\1/p' "$TMP/browser.lua")
-        OHA_HEADERS=()
-        while IFS= read -r h; do OHA_HEADERS+=(-H "$h"); done \
-            < <(sed -n 's/^wrk.headers\["\(.*\)"\] = "\(.*\)"$/\1: \2/p' "$TMP/browser.lua")
         ;;
     *) die "unknown REQUEST '$REQUEST' (known: bare, browser)" ;;
 esac
@@ -562,34 +565,34 @@ printf '%-20s %12s %10s %16s\n' name requests/s "p99 ms" "proxy CPU us/req"
 for t in $TARGETS; do
     printf '%-20s %12.0f %10.3f %16.1f\n' "$t" "${RPS[$t]}" "${P99[$t]}" "${CPU[$t]}"
 done
-if [[ -z "${RATE:-}" && -n "${RPS[nginx]:-}" ]]; then
-    [[ -n "${RPS[gateway-plain]:-}" ]] && printf '%-34s %s\n' "ratio gateway-plain/nginx" "$(ratio "${RPS[gateway-plain]}" "${RPS[nginx]}")"
-    [[ -n "${RPS[gateway-ratelimit]:-}" ]] && printf '%-34s %s\n' "ratio gateway-ratelimit/nginx" "$(ratio "${RPS[gateway-ratelimit]}" "${RPS[nginx]}")"
-    [[ -n "${RPS[pingora-bare]:-}" ]] && printf '%-34s %s\n' "ratio pingora-bare/nginx" "$(ratio "${RPS[pingora-bare]}" "${RPS[nginx]}")"
-fi
-# The most any filter in the gateway could give against ModSecurity: the gateway without filters.
-if [[ -z "${RATE:-}" && -n "${RPS[nginx-modsec]:-}" && -n "${RPS[gateway-plain]:-}" ]]; then
-    printf '%-34s %s\n' "ratio gateway-plain/nginx-modsec" "$(ratio "${RPS[gateway-plain]}" "${RPS[nginx-modsec]}")"
-fi
-if [[ -z "${RATE:-}" && -n "${RPS[nginx-modsec]:-}" && -n "${RPS[gateway-crs]:-}" ]]; then
-    printf '%-34s %s\n' "ratio gateway-crs/nginx-modsec" "$(ratio "${RPS[gateway-crs]}" "${RPS[nginx-modsec]}")"
-    met=$(awk -v r="$(ratio "${RPS[gateway-crs]}" "${RPS[nginx-modsec]}")" 'BEGIN { print (r >= 20) ? "yes" : "no" }')
-    echo "target (gateway-crs >= 20x the req/s of nginx + ModSecurity + CRS): $met"
-fi
 if [[ -n "${RATE:-}" ]]; then
     echo "(fixed load: requests/s is the rate sent, not what the proxy could serve; no ratios)"
     [[ -n "${P99[gateway-ratelimit]:-}" ]] && echo "target (gateway-ratelimit p99 <= 2 ms at $RATE requests/s): $(awk -v p="${P99[gateway-ratelimit]}" 'BEGIN { print (p <= 2.0) ? "yes" : "no" }')"
-elif [[ -n "${RPS[nginx]:-}" && -n "${RPS[gateway-ratelimit]:-}" ]]; then
-    met=$(awk -v r="$(ratio "${RPS[gateway-ratelimit]}" "${RPS[nginx]}")" -v p="${P99[gateway-ratelimit]}" 'BEGIN { print (r >= 0.5 && p <= 2.0) ? "yes" : "no" }')
-    echo "target (gateway-ratelimit >= 50% of nginx req/s and p99 <= 2 ms): $met"
-fi
-((NOISY == 0)) || echo "WARNING: other work was running on the machine during some runs; the figures are noisy"
-if [[ -n "${RATE:-}" ]]; then
+    ((NOISY == 0)) || echo "WARNING: other work was running on the machine during some runs; the figures are noisy"
     printf 'BENCH rate=%s p99_bare_ms=%s p99_plain_ms=%s p99_rl_ms=%s p99_nginx_ms=%s p99_crs_ms=%s p99_modsec_ms=%s\n' "$RATE" \
         "${P99[pingora-bare]:-NaN}" "${P99[gateway-plain]:-NaN}" "${P99[gateway-ratelimit]:-NaN}" "${P99[nginx]:-NaN}" \
         "${P99[gateway-crs]:-NaN}" "${P99[nginx-modsec]:-NaN}"
     exit 0
 fi
+if [[ -n "${RPS[nginx]:-}" ]]; then
+    [[ -n "${RPS[gateway-plain]:-}" ]] && printf '%-34s %s\n' "ratio gateway-plain/nginx" "$(ratio "${RPS[gateway-plain]}" "${RPS[nginx]}")"
+    [[ -n "${RPS[gateway-ratelimit]:-}" ]] && printf '%-34s %s\n' "ratio gateway-ratelimit/nginx" "$(ratio "${RPS[gateway-ratelimit]}" "${RPS[nginx]}")"
+    [[ -n "${RPS[pingora-bare]:-}" ]] && printf '%-34s %s\n' "ratio pingora-bare/nginx" "$(ratio "${RPS[pingora-bare]}" "${RPS[nginx]}")"
+fi
+# The most any filter in the gateway could give against ModSecurity: the gateway without filters.
+if [[ -n "${RPS[nginx-modsec]:-}" && -n "${RPS[gateway-plain]:-}" ]]; then
+    printf '%-34s %s\n' "ratio gateway-plain/nginx-modsec" "$(ratio "${RPS[gateway-plain]}" "${RPS[nginx-modsec]}")"
+fi
+if [[ -n "${RPS[nginx-modsec]:-}" && -n "${RPS[gateway-crs]:-}" ]]; then
+    printf '%-34s %s\n' "ratio gateway-crs/nginx-modsec" "$(ratio "${RPS[gateway-crs]}" "${RPS[nginx-modsec]}")"
+    met=$(awk -v r="$(ratio "${RPS[gateway-crs]}" "${RPS[nginx-modsec]}")" 'BEGIN { print (r >= 20) ? "yes" : "no" }')
+    echo "target (gateway-crs >= 20x the req/s of nginx + ModSecurity + CRS): $met"
+fi
+if [[ -n "${RPS[nginx]:-}" && -n "${RPS[gateway-ratelimit]:-}" ]]; then
+    met=$(awk -v r="$(ratio "${RPS[gateway-ratelimit]}" "${RPS[nginx]}")" -v p="${P99[gateway-ratelimit]}" 'BEGIN { print (r >= 0.5 && p <= 2.0) ? "yes" : "no" }')
+    echo "target (gateway-ratelimit >= 50% of nginx req/s and p99 <= 2 ms): $met"
+fi
+((NOISY == 0)) || echo "WARNING: other work was running on the machine during some runs; the figures are noisy"
 printf 'BENCH gateway_plain_rps=%s gateway_rl_rps=%s nginx_rps=%s ratio_plain=%s ratio_rl=%s p99_plain_ms=%s p99_rl_ms=%s p99_nginx_ms=%s gateway_crs_rps=%s nginx_modsec_rps=%s ratio_crs=%s\n' \
     "${RPS[gateway-plain]:-NaN}" "${RPS[gateway-ratelimit]:-NaN}" "${RPS[nginx]:-NaN}" \
     "$(ratio "${RPS[gateway-plain]:-0}" "${RPS[nginx]:-0}")" "$(ratio "${RPS[gateway-ratelimit]:-0}" "${RPS[nginx]:-0}")" \

@@ -249,6 +249,8 @@ impl Gateway {
     /// response (login redirect, 401/403, a `/.govgate/*` route) has been written instead.
     async fn sso_gate(&self, session: &mut Session, ctx: &mut RequestCtx, app: usize, has_body: bool) -> Result<Option<Passed>> {
         let state = ctx.state.clone();
+        // Without an issuer the gate lets everything through; say so before building its request
+        // (a path copy and the boxed gate future) on every request.
         if state.policy.sso.issuer(&state.policy).is_none() {
             return Ok(Some(Passed { headers: Vec::new(), who: None }));
         }
