@@ -11,6 +11,9 @@
 //! response phases on a small HTML page, as the gateway runs them), paranoia level, iterations.
 //! Only `inspect_n` is measured (loading CRS is excluded by `--toggle-collect`). It also
 //! prints allocations (and reallocations) per request, counted by a wrapper around the system allocator.
+//! With `WAF_EVICT_BYTES=4000000` every request starts on cold caches; under
+//! `valgrind --tool=callgrind --cache-sim=yes --LL=1048576,16,64` the LL misses per request then
+//! count the cache lines a request has to fetch from memory.
 
 #[path = "../benches/common/mod.rs"]
 mod common;
@@ -134,9 +137,20 @@ fn main() {
     // Warm up outside the measured function (regex caches are created on first use).
     let _ = std::hint::black_box(warm_up(&engine, &r));
     let a0 = ALLOCS.load(Ordering::Relaxed);
-    let t = std::time::Instant::now();
-    let blocked = inspect_n(&engine, &r, n);
-    let el = t.elapsed();
+    // With WAF_EVICT_BYTES, each request starts on cold caches (see `common::evict_bytes`);
+    // callgrind's `--cache-sim=yes` then counts the cache lines a request fetches. Only the
+    // requests are timed.
+    let mut evicted = vec![0u8; common::evict_bytes()];
+    let (blocked, el) = if evicted.is_empty() {
+        let t = std::time::Instant::now();
+        (inspect_n(&engine, &r, n), t.elapsed())
+    } else {
+        (0..n).fold((0, std::time::Duration::ZERO), |(blocked, el), _| {
+            common::evict(&mut evicted);
+            let t = std::time::Instant::now();
+            (blocked + inspect_n(&engine, &r, 1), el + t.elapsed())
+        })
+    };
     let allocs = (ALLOCS.load(Ordering::Relaxed) - a0) as f64 / n as f64;
     println!(
         "{kind} PL{pl}: {n} requests, {blocked} blocked, {:.1} µs/request (mean), {allocs:.1} allocations/request",

@@ -185,4 +185,25 @@ mod tests {
         assert!(detect_xss(b"x onerror=alert(1)"));
         assert!(!detect_xss(b"hello"));
     }
+
+    /// The patched keyword lookup (`vendor/libinjectionrs/PATCHES.md`) gives every entry of the
+    /// library's table its type in any letter case, and nothing to other words.
+    #[test]
+    fn keyword_lookup_matches_the_table() {
+        use libinjectionrs::sqli::sqli_data::{lookup_word, SQL_KEYWORDS};
+        // The table's type bytes that `lookup_word` maps to a token type (others: bareword).
+        let typed = b"kfUETto&v1ABF";
+        for k in SQL_KEYWORDS {
+            let want = if typed.contains(&k.token_type) { char::from(k.token_type) } else { 'n' };
+            let mixed: String = k.word.chars().enumerate().map(|(i, c)| if i % 2 == 0 { c.to_ascii_lowercase() } else { c }).collect();
+            for w in [k.word.to_string(), k.word.to_ascii_lowercase(), mixed] {
+                assert_eq!(lookup_word(&w).to_char(), want, "{w:?}");
+            }
+        }
+        let long = "SELECT".repeat(12);
+        for w in ["MOZILLA", "zh", "", "SEL ECT", "SELECTX", long.as_str(), "杭州"] {
+            assert_eq!(lookup_word(w).to_char(), 'n', "{w:?}");
+        }
+        assert_eq!(lookup_word("union").to_char(), 'U');
+    }
 }

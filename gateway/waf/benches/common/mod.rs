@@ -21,3 +21,20 @@ pub fn browser_headers(content_type: Option<&'static str>, body_len: usize) -> V
     }
     h
 }
+
+/// Bytes written between two requests when `WAF_EVICT_BYTES` is set (default 0: none). A few MB
+/// push the engine's tables out of the core's caches, as the proxy, the kernel and the other
+/// processes on the core do between two requests in the gateway; without it, the benchmark
+/// repeats a few requests on caches that hold everything they touch.
+pub fn evict_bytes() -> usize {
+    std::env::var("WAF_EVICT_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Writes one byte per cache line of `buf` (see [`evict_bytes`]).
+#[inline(never)]
+pub fn evict(buf: &mut [u8]) {
+    for b in buf.iter_mut().step_by(64) {
+        *b = b.wrapping_add(1);
+    }
+    std::hint::black_box(buf);
+}
