@@ -102,11 +102,11 @@ command -v wrk >/dev/null || die "wrk is not installed (apt-get install -y wrk)"
 command -v curl >/dev/null || die "curl is not installed"
 if [[ -n "${RATE:-}" ]]; then
     [[ "$RATE" =~ ^[0-9]+$ && "$RATE" -gt 0 ]] || die "RATE must be a number of requests per second, not '$RATE'"
-    OHA=${OHA_BIN:-$(command -v oha || true)}
-    if [[ -z "$OHA" ]]; then
+    # OHA_BIN, else oha on the PATH, else the copy an earlier run installed under target/tools.
+    OHA=${OHA_BIN:-$(command -v oha || echo "$ROOT/target/tools/bin/oha")}
+    if [[ -z "${OHA_BIN:-}" && ! -x "$OHA" ]]; then
         log "oha missing (needed for RATE): installing it with cargo install oha --locked"
         cargo install oha --locked --root "$ROOT/target/tools" >&2 || die "cargo install oha failed"
-        OHA="$ROOT/target/tools/bin/oha"
     fi
     [[ -x "$OHA" ]] || die "OHA_BIN=$OHA is not an executable file"
 fi
@@ -374,8 +374,8 @@ EOF
     }
 }
 
-# run_wrk OUTFILE SECONDS PORT : wrk at saturation, or oha at RATE requests/s (JSON output).
-run_wrk() {
+# run_load OUTFILE SECONDS PORT : wrk at saturation, or oha at RATE requests/s (JSON output).
+run_load() {
     if [[ -n "${RATE:-}" ]]; then
         "${PRIO[@]}" "$OHA" -c "$CONNECTIONS" -q "$RATE" --latency-correction -z "$2"s -w --no-tui \
             --output-format json "${OHA_HEADERS[@]}" "http://127.0.0.1:$3$REQ_PATH" >"$1" 2>&1 || {
@@ -494,13 +494,13 @@ for r in $(seq "$ROUNDS"); do
             start_target "$t"
             pid=$STARTED_PID
             wait_quiet
-            run_wrk "$dir/warmup-$r.txt" "$WARMUP" "${PORT[$t]}"
+            run_load "$dir/warmup-$r.txt" "$WARMUP" "${PORT[$t]}"
             read -r tot0 idle0 irq0 < <(stat_ticks)
             cpu0=$(proc_cpu "$pid")
             up0=$(proc_cpu "$UPSTREAM_PID")
             # The subshell reports the CPU ticks its child (wrk) used: cutime + cstime.
             wrk_ticks=$(
-                run_wrk "$out" "$DURATION" "${PORT[$t]}"
+                run_load "$out" "$DURATION" "${PORT[$t]}"
                 f=$(cut -d' ' -f16,17 "/proc/$BASHPID/stat")
                 echo $((${f% *} + ${f#* }))
             )
@@ -557,10 +557,11 @@ ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.3f", a
 
 echo
 if [[ -n "${RATE:-}" ]]; then
-    echo "oha -c$CONNECTIONS -q$RATE --latency-correction -z${DURATION}s, $REQUEST request; median of $ROUNDS interleaved round(s), each after a ${WARMUP}s warm-up; $(nproc) cores"
+    load="oha -c$CONNECTIONS -q$RATE --latency-correction -z${DURATION}s"
 else
-    echo "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency, $REQUEST request; median of $ROUNDS interleaved round(s), each after a ${WARMUP}s warm-up; $(nproc) cores"
+    load="wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency"
 fi
+echo "$load, $REQUEST request; median of $ROUNDS interleaved round(s), each after a ${WARMUP}s warm-up; $(nproc) cores"
 printf '%-20s %12s %10s %16s\n' name requests/s "p99 ms" "proxy CPU us/req"
 for t in $TARGETS; do
     printf '%-20s %12.0f %10.3f %16.1f\n' "$t" "${RPS[$t]}" "${P99[$t]}" "${CPU[$t]}"

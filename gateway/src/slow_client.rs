@@ -11,6 +11,7 @@ use pingora_core::apps::{HttpServerApp, HttpServerOptions, ReusedHttpStream};
 use pingora_core::protocols::http::v2::server::H2Options;
 use pingora_core::protocols::http::ServerSession;
 use pingora_core::server::ShutdownWatch;
+use pingora_timeout::fast_timeout::fast_sleep;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -56,7 +57,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> HttpServerApp for SlowClientGuard
             // runtime's next wake-up writes to its eventfd (a system call and an extra wake-up,
             // on about every fourth request here); pingora's timer thread fires at millisecond
             // ticks and costs nothing when, as usual, the head arrives first.
-            _ = pingora_timeout::fast_timeout::fast_sleep(deadline) => {
+            _ = fast_sleep(deadline) => {
                 self.shared.metrics.slow_clients.with_label_values(&["head"]).inc();
                 tracing::debug!("closing a connection whose request head did not arrive within {deadline:?}");
                 return None;

@@ -91,6 +91,7 @@ fn main() {
     }
     let iters: usize = std::env::var("WAF_BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
     let reqs = corpus();
+    let evict_bytes = common::evict_bytes();
     for pl in [1u8, 4] {
         let cfg = EngineConfig { paranoia: pl, mode: Mode::On, ..Default::default() };
         let engine = match Engine::from_crs_dir(&dir, &cfg) {
@@ -104,11 +105,11 @@ fn main() {
             "PL{pl}: {} rules, {} regex links prefiltered, {} bytes written between requests",
             engine.rule_count(),
             engine.prefiltered_rules(),
-            common::evict_bytes()
+            evict_bytes
         );
         let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(iters); reqs.len()];
         let mut blocked = vec![false; reqs.len()];
-        let mut evicted = vec![0u8; common::evict_bytes()];
+        let mut evicted = vec![0u8; evict_bytes];
         for i in 0..iters + iters / 10 {
             for (j, r) in reqs.iter().enumerate() {
                 common::evict(&mut evicted);
