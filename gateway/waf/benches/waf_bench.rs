@@ -12,6 +12,12 @@
 //! gateway.
 
 mod common;
+
+// The gateway's allocator (`gateway/src/main.rs`): the engine allocates per request, so the
+// allocator is part of what a request costs in the gateway.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use govgate_waf::{Engine, EngineConfig, Mode};
 use std::path::{Path, PathBuf};
 use std::time::Instant;

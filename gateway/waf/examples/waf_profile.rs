@@ -10,7 +10,8 @@
 //! only a Host header, what wrk sends in `bench/run.sh`); `+resp` after it (`get+resp`) adds the
 //! response phases on a small HTML page, as the gateway runs them), paranoia level, iterations.
 //! Only `inspect_n` is measured (loading CRS is excluded by `--toggle-collect`). It also
-//! prints allocations (and reallocations) per request, counted by a wrapper around the system allocator.
+//! prints allocations (and reallocations) per request, counted by a wrapper around mimalloc
+//! (the gateway's allocator).
 //! With `WAF_EVICT_BYTES=4000000` every request starts on cold caches; under
 //! `valgrind --tool=callgrind --cache-sim=yes --LL=1048576,16,64` the LL misses per request then
 //! count the cache lines a request has to fetch from memory.
@@ -18,32 +19,33 @@
 #[path = "../benches/common/mod.rs"]
 mod common;
 use govgate_waf::{Engine, EngineConfig, Mode};
-use std::alloc::{GlobalAlloc, Layout, System};
+use mimalloc::MiMalloc;
+use std::alloc::{GlobalAlloc, Layout};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The system allocator, counting allocations (including reallocations), so the
+/// The gateway's allocator (mimalloc), counting allocations (including reallocations), so the
 /// example can report allocations per request.
 struct Counting;
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 
-// SAFETY: forwards every call unchanged to the system allocator; only counts.
+// SAFETY: forwards every call unchanged to mimalloc; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
+        unsafe { MiMalloc.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
+        unsafe { MiMalloc.dealloc(p, l) }
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc_zeroed(l) }
+        unsafe { MiMalloc.alloc_zeroed(l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(p, l, n) }
+        unsafe { MiMalloc.realloc(p, l, n) }
     }
 }
 
