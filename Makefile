@@ -54,7 +54,7 @@ test: test-prerequisites lint
 bench: build
 	GOVGATE_BIN=$(CURDIR)/$(BIN) bash bench/run.sh
 
-# Bounded fuzzing (FUZZ_SECONDS each): the WAF's rule parser and request inspection, and the
+# Bounded fuzzing (FUZZ_SECONDS each): the WAF's rule parser, request inspection and literal scanner, and the
 # certificate decoder, path validation and CMS verification.
 fuzz: prerequisites
 	bash gateway/waf/fuzz/run.sh

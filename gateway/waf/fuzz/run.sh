@@ -9,7 +9,7 @@ SECONDS_EACH=${FUZZ_SECONDS:-30}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build --sanitizer none -O
-for target in parse_rules inspect_request; do
+for target in parse_rules inspect_request literal_scan; do
   mkdir -p "fuzz/corpus/$target"
   out=$(cargo fuzz run --sanitizer none -O "$target" "fuzz/corpus/$target" -- -max_total_time="$SECONDS_EACH" 2>&1) || {
     echo "$out" | tail -40

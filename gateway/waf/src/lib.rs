@@ -19,6 +19,7 @@ pub mod engine;
 pub mod error;
 mod fxhash;
 pub mod injection;
+pub mod litscan;
 pub mod macros;
 pub mod operators;
 pub mod parser;

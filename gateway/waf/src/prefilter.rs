@@ -2,11 +2,11 @@
 //! text containing one of a small set of literals (a prefix, a suffix or an
 //! inner literal, found by walking the regex syntax tree), and for every `@pm`
 //! list of at most [`MAX_PHRASES`] phrases, those literals go
-//! into one case-insensitive Aho-Corasick automaton. A transformed value is
+//! into one case-insensitive [`LiteralSet`]. A transformed value is
 //! scanned once for all rules; a rule whose literals do not occur in the value
 //! cannot match and its regex (or phrase automaton) is not run.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use crate::litscan::LiteralSet;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::ParserBuilder;
 use std::collections::HashMap;
@@ -14,9 +14,11 @@ use std::collections::HashMap;
 /// Longest `@pm`/`@pmFromFile` phrase list whose phrases join the prefilter (as its literals,
 /// see [`crate::operators::Operator::necessary_literals`]). With CRS 4.28 that takes the inline
 /// `@pm` lists and the short data files (up to 57 phrases) and leaves the long ones (68 to
-/// 1 833 phrases) to their own automata. Measured cost: +1.2 MB RSS per engine (the larger
-/// DFA), for −1.8 % instructions on a benign GET, −2.0 % on a form POST, −1.1 % on a bare
-/// `GET /` (callgrind, PL1). All ~6 000 phrases would make the DFA ~45 MB larger.
+/// 1 833 phrases) to their own automata. Measured (callgrind, PL1, with the Aho-Corasick DFA
+/// the prefilter had then): −1.8 % instructions on a benign GET, −2.0 % on a form POST. All
+/// ~6 000 phrases would have made that DFA ~45 MB larger; in a [`LiteralSet`] they take
+/// ~2 MB, but the engine benchmark got no faster on benign requests and 5 % slower on attacks
+/// (a phrase found means the link's own automaton runs as well).
 pub const MAX_PHRASES: usize = 64;
 
 /// Minimum literal length worth prefiltering on.
@@ -238,16 +240,13 @@ fn extract(hir: &regex_syntax::hir::Hir, kind: ExtractKind) -> Option<Vec<Vec<u8
     Some(out)
 }
 
-/// The combined prefilter: single-byte literals (punctuation such as `<` or
-/// `$`) are looked up in a byte table, longer ones in one Aho-Corasick automaton.
+/// The combined prefilter: every rule's literals in one [`LiteralSet`].
 #[derive(Debug)]
 pub struct Prefilter {
-    /// Automaton over the literals of two or more bytes (`None` if there are none).
-    ac: Option<AhoCorasick>,
-    /// Pattern id of `ac` -> rule bits.
+    /// All literals.
+    lits: LiteralSet,
+    /// Literal id of `lits` -> rule bits.
     bits: Vec<Vec<u32>>,
-    /// Single-byte literals: (lower-case byte, bitset of the rules it enables).
-    byte_masks: Vec<(u8, Box<[u64]>)>,
     /// Number of rule bits.
     pub n_bits: usize,
 }
@@ -267,12 +266,13 @@ impl PrefilterBuilder {
         let bit = self.n_bits as u32;
         self.n_bits += 1;
         for l in lits {
-            let id = match self.index.get(l) {
+            let l = l.to_ascii_lowercase();
+            let id = match self.index.get(&l) {
                 Some(i) => *i,
                 None => {
                     self.lits.push(l.clone());
                     self.bits.push(Vec::new());
-                    self.index.insert(l.clone(), self.lits.len() - 1);
+                    self.index.insert(l, self.lits.len() - 1);
                     self.lits.len() - 1
                 }
             };
@@ -283,47 +283,7 @@ impl PrefilterBuilder {
 
     /// Builds the prefilter (None when no rule qualified).
     pub fn build(self) -> Option<Prefilter> {
-        if self.n_bits == 0 {
-            return None;
-        }
-        let words = self.n_bits.div_ceil(64);
-        let mut byte_masks: Vec<(u8, Box<[u64]>)> = Vec::new();
-        let mut multi: Vec<Vec<u8>> = Vec::new();
-        let mut multi_bits: Vec<Vec<u32>> = Vec::new();
-        for (lit, bits) in self.lits.into_iter().zip(self.bits) {
-            match lit.as_slice() {
-                [b] => {
-                    let b = b.to_ascii_lowercase();
-                    let i = match byte_masks.iter().position(|(x, _)| *x == b) {
-                        Some(i) => i,
-                        None => {
-                            byte_masks.push((b, vec![0u64; words].into_boxed_slice()));
-                            byte_masks.len() - 1
-                        }
-                    };
-                    for bit in bits {
-                        byte_masks[i].1[bit as usize / 64] |= 1 << (bit % 64);
-                    }
-                }
-                _ => {
-                    multi.push(lit);
-                    multi_bits.push(bits);
-                }
-            }
-        }
-        let ac = if multi.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(&multi)
-                    .ok()?,
-            )
-        };
-        Some(Prefilter { ac, bits: multi_bits, byte_masks, n_bits: self.n_bits })
+        (self.n_bits > 0).then(|| Prefilter { lits: LiteralSet::new(&self.lits), bits: self.bits, n_bits: self.n_bits })
     }
 }
 
@@ -342,48 +302,15 @@ impl Prefilter {
 
     /// Like [`Self::scan`], into `set` (all clear, [`Self::words`] long).
     pub fn scan_into(&self, v: &[u8], set: &mut [u64]) {
-        if !self.byte_masks.is_empty() {
-            let mut present = [false; 256];
-            for &c in v {
-                present[usize::from(c.to_ascii_lowercase())] = true;
-            }
-            for (b, mask) in &self.byte_masks {
-                if present[usize::from(*b)] {
-                    for (w, m) in set.iter_mut().zip(mask.iter()) {
-                        *w |= *m;
-                    }
-                }
-            }
-        }
-        let Some(ac) = &self.ac else {
-            return;
-        };
-        // A literal may occur many times in a value; set its rules' bits once.
-        let words = self.bits.len().div_ceil(64);
-        let mut on_stack = [0u64; 32];
-        let mut on_heap = Vec::new();
-        let seen: &mut [u64] = if words <= on_stack.len() {
-            &mut on_stack[..words]
-        } else {
-            on_heap.resize(words, 0u64);
-            &mut on_heap
-        };
-        for m in ac.find_overlapping_iter(v) {
-            let p = m.pattern().as_usize();
-            if let Some(w) = seen.get_mut(p / 64) {
-                if *w & (1 << (p % 64)) != 0 {
-                    continue;
-                }
-                *w |= 1 << (p % 64);
-            }
-            if let Some(bits) = self.bits.get(p) {
+        self.lits.for_each_in(v, |p| {
+            if let Some(bits) = self.bits.get(p as usize) {
                 for &b in bits {
                     if let Some(w) = set.get_mut(b as usize / 64) {
                         *w |= 1 << (b % 64);
                     }
                 }
             }
-        }
+        });
     }
 }
 
