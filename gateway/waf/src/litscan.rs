@@ -125,9 +125,20 @@ pub struct LiteralSet {
     len: usize,
 }
 
+/// ASCII lower case by table: one load instead of a compare, a shift and an or per byte.
+const FOLD: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = (i as u8).to_ascii_lowercase();
+        i += 1;
+    }
+    t
+};
+
 #[inline(always)]
 fn fold(b: u8) -> u8 {
-    b.to_ascii_lowercase()
+    FOLD[usize::from(b)]
 }
 
 #[inline(always)]
@@ -179,25 +190,18 @@ impl LiteralSet {
 
     /// Calls `found` with the id of each literal occurring in `v`, at least once for each.
     pub fn for_each_in(&self, v: &[u8], mut found: impl FnMut(u32)) {
-        if !self.bytes.is_empty() {
-            let mut present = [false; 256];
-            for &c in v {
-                present[usize::from(fold(c))] = true;
-            }
-            for &(b, id) in &self.bytes {
-                if present[usize::from(b)] {
-                    found(id);
-                }
-            }
-        }
-        // Pass 1 notes the positions where a 2-byte literal (flag `PAIR`) or a longer
-        // literal's prefix (flag `LONG`) may start; pass 2 (`check`) looks at them.
+        // One pass notes the bytes present (for the single-byte literals) and the positions
+        // where a 2-byte literal (flag `PAIR`) or a longer literal's prefix (flag `LONG`) may
+        // start; `check` looks at those positions.
+        let mut present = [false; 256];
         let mut batch = [0u64; BATCH];
         let mut n = 0usize;
         if let [first, second, ..] = *v {
             let (mut a, mut b) = (fold(first), fold(second));
+            present[usize::from(a)] = true;
             for (i, &c) in v.iter().skip(2).enumerate() {
                 let c = fold(c);
+                present[usize::from(b)] = true;
                 let flags = self.pairs.bits.test(pair(a, b)) | self.long.bits.test(hash3(a, b, c)) << 1;
                 batch[n % BATCH] = i as u64 | u64::from(flags) << FLAG_SHIFT;
                 n += usize::from(flags != 0);
@@ -206,6 +210,14 @@ impl LiteralSet {
                     n = 0;
                 }
                 (a, b) = (b, c);
+            }
+        }
+        if let Some(&last) = v.last() {
+            present[usize::from(fold(last))] = true;
+        }
+        for &(b, id) in &self.bytes {
+            if present[usize::from(b)] {
+                found(id);
             }
         }
         self.check(v, &batch[..n], &mut found);
