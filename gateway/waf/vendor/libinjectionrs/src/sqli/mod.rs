@@ -528,12 +528,18 @@ impl<'a> SqliState<'a> {
                     
                     if sz3 < 32 { // make sure there is room for ending null
                         // Create merged string: a.val + ' ' + b.val
-                        let a_val = self.token_vec[left].value_as_str();
-                        let b_val = self.token_vec[left + 1].value_as_str();
-                        let merged_original = format!("{} {}", a_val, b_val);
-                        let merged_upper = merged_original.to_ascii_uppercase();
+                        // govgate: built on the stack, and looked up as it is (lookup_word
+                        // upper-cases by itself), instead of two Strings (see PATCHES.md)
+                        let a_val = self.token_vec[left].value_as_str().as_bytes();
+                        let b_val = self.token_vec[left + 1].value_as_str().as_bytes();
+                        let mut buf = [0u8; 72];
+                        let n = a_val.len() + 1 + b_val.len();
+                        buf[..a_val.len()].copy_from_slice(a_val);
+                        buf[a_val.len()] = b' ';
+                        buf[a_val.len() + 1..n].copy_from_slice(b_val);
+                        let merged_original = core::str::from_utf8(&buf[..n]).unwrap_or("");
                         
-                        let lookup_result = sqli_data::lookup_word(&merged_upper);
+                        let lookup_result = sqli_data::lookup_word(merged_original);
                         
                         if lookup_result != TokenType::Bareword {
                             // Update the first token with merged value and new type
