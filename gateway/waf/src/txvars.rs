@@ -20,6 +20,9 @@ use smallvec::SmallVec;
 /// A TX value; values up to 24 bytes (numbers, flags, short names) stay inline.
 pub type TxValue = SmallVec<[u8; 24]>;
 
+/// Largest value buffer a cleared store keeps for the next transaction.
+const MAX_KEPT_VALUE: usize = 1024;
+
 /// The TX names known when the engine was built, each with its slot.
 #[derive(Debug, Default, Clone)]
 pub struct TxNames {
@@ -121,8 +124,11 @@ pub struct TxStore {
     /// Per slot: 0 if never set, else 1 + the index of its entry in `vals`
     /// (a zeroed table is cheap to create; most slots are never set).
     index: Vec<u32>,
-    /// Values of the slots set so far, and whether each is currently set.
+    /// Values of the slots set so far, and whether each is currently set: the first `used`
+    /// entries. Entries past `used` are kept from earlier transactions for their buffers
+    /// (CRS's setup sets lists such as `tx.restricted_extensions`, too long to be inline).
     vals: Vec<(TxValue, bool)>,
+    used: usize,
     /// Values of names that have no slot.
     extra: FxHashMap<String, Vec<u8>>,
 }
@@ -130,13 +136,20 @@ pub struct TxStore {
 impl TxStore {
     /// An empty collection for `n` slots.
     pub fn new(n: usize) -> TxStore {
-        TxStore { index: vec![0; n], vals: Vec::with_capacity(128), extra: FxHashMap::default() }
+        TxStore { index: vec![0; n], vals: Vec::with_capacity(128), used: 0, extra: FxHashMap::default() }
     }
 
     /// Forgets every value, keeping the tables' capacity (for the next transaction).
     pub fn clear(&mut self) {
         self.index.fill(0);
-        self.vals.clear();
+        // Keep the buffers for the next transaction, but not a large one (a value copied from
+        // the request by a macro can be as long as the request).
+        for (v, _) in self.vals.iter_mut().take(self.used) {
+            if v.capacity() > MAX_KEPT_VALUE {
+                *v = TxValue::new();
+            }
+        }
+        self.used = 0;
         self.extra.clear();
     }
 
@@ -164,8 +177,16 @@ impl TxStore {
                 *present = true;
             }
             None => {
-                self.vals.push((TxValue::from_slice(val), true));
-                *i = self.vals.len() as u32;
+                match self.vals.get_mut(self.used) {
+                    Some((v, present)) => {
+                        v.clear();
+                        v.extend_from_slice(val);
+                        *present = true;
+                    }
+                    None => self.vals.push((TxValue::from_slice(val), true)),
+                }
+                self.used += 1;
+                *i = self.used as u32;
             }
         }
     }
@@ -249,5 +270,24 @@ mod tests {
         // Out-of-range slots are ignored rather than panicking.
         s.set_slot(99, b"1");
         assert_eq!(s.get_slot(99), None);
+    }
+
+    /// A cleared store (handed to the next transaction) shows none of the old values, though it
+    /// keeps their buffers, and never a large one.
+    #[test]
+    fn a_cleared_store_starts_empty() {
+        let mut n = TxNames::default();
+        let (a, b) = (n.intern("restricted_extensions"), n.intern("blocking_paranoia_level"));
+        let mut s = TxStore::new(n.len());
+        s.set_slot(a, b".asa/ .asax/ .ascx/ .backup/ .bak/ .bat/");
+        s.set_slot(b, &[b'x'; 4 * MAX_KEPT_VALUE]);
+        s.clear();
+        assert_eq!((s.get_slot(a), s.get_slot(b)), (None, None));
+        assert_eq!(s.iter(&n).count(), 0);
+        assert!(s.vals.iter().all(|(v, _)| v.capacity() <= MAX_KEPT_VALUE));
+        // The slots are filled in another order this time: each gets its own value back.
+        s.set_slot(b, b"1");
+        s.set_slot(a, b".exe/");
+        assert_eq!((s.get_slot(a), s.get_slot(b)), (Some(&b".exe/"[..]), Some(&b"1"[..])));
     }
 }
