@@ -3,6 +3,10 @@
 
 use crate::error::{LoadError, Loc};
 use crate::variables::Var;
+use smallvec::SmallVec;
+
+/// An expanded macro (see [`Macro::expand`]).
+pub type Expansion = SmallVec<[u8; 64]>;
 
 /// A reference inside `%{...}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,11 +92,10 @@ impl Macro {
         }
     }
 
-    /// Expands using `f` for references.
-    pub fn expand(&self, mut f: impl FnMut(&MacroRef, &mut Vec<u8>)) -> Vec<u8> {
-        // Room for the literal text and a few short values, so most expansions allocate once.
-        let lits: usize = self.parts.iter().map(|p| if let Part::Lit(l) = p { l.len() } else { 32 }).sum();
-        let mut out = Vec::with_capacity(lits);
+    /// Expands using `f` for references. Most expansions (`setvar` values and names such as
+    /// `%{tx.critical_anomaly_score}`) are short: up to 64 bytes stay on the stack.
+    pub fn expand(&self, mut f: impl FnMut(&MacroRef, &mut Expansion)) -> Expansion {
+        let mut out = Expansion::new();
         for p in &self.parts {
             match p {
                 Part::Lit(l) => out.extend_from_slice(l),
@@ -119,7 +122,7 @@ mod tests {
             MacroRef::Rule(_) => o.extend_from_slice(b"7"),
             _ => o.extend_from_slice(b"M"),
         });
-        assert_eq!(out, b"a X b 7M");
+        assert_eq!(&out[..], b"a X b 7M");
         assert!(Macro::parse("%{NOPE}", &loc).is_err());
     }
 }

@@ -6,7 +6,7 @@
 use crate::actions::{BodyProcessor, Ctl, Disruptive, IdRange, Mode, SetVar, TxKey};
 use crate::body::{self, Pairs};
 use crate::engine::{BodyLimitAction, Engine, Item, Scratch};
-use crate::macros::{Macro, MacroRef, Part};
+use crate::macros::{Expansion, Macro, MacroRef, Part};
 use crate::operators::atoi;
 use crate::prefilter::Prefilter;
 use crate::rule::Rule;
@@ -888,7 +888,7 @@ impl Transaction {
     fn link_arg(&self, rule: &Rule, head: &Rule) -> Option<Cow<'_, [u8]>> {
         rule.operator.macro_arg().map(|m| match single_tx_ref(m) {
             Some(slot) => Cow::Borrowed(self.tx.get_slot(slot).unwrap_or_default()),
-            None => Cow::Owned(self.expand(m, head)),
+            None => Cow::Owned(self.expand(m, head).into_vec()),
         })
     }
 
@@ -1233,7 +1233,7 @@ impl Transaction {
         let mut name = self.expand(&k.name, head);
         // Lower-cased in place: ASCII case changes cannot make or break UTF-8.
         name.make_ascii_lowercase();
-        let name = String::from_utf8(name).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let name = String::from_utf8(name.into_vec()).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         match self.engine.inner.tx_names.slot(&name) {
             Some(s) => TxRef::Slot(s),
             None => TxRef::Name(name),
@@ -1416,7 +1416,7 @@ impl Transaction {
     }
 
     /// First value of `var[:key]`, for macros.
-    fn lookup(&self, var: Var, key: Option<&str>, out: &mut Vec<u8>) {
+    fn lookup(&self, var: Var, key: Option<&str>, out: &mut Expansion) {
         if !var.is_collection() {
             out.extend_from_slice(&self.scalar(var));
             return;
@@ -1438,7 +1438,7 @@ impl Transaction {
         });
     }
 
-    fn expand(&self, m: &Macro, rule: &Rule) -> Vec<u8> {
+    fn expand(&self, m: &Macro, rule: &Rule) -> Expansion {
         m.expand(|r, out| match r {
             MacroRef::Var(v, k) => self.lookup(*v, k.as_deref(), out),
             MacroRef::TxSlot(s) => out.extend_from_slice(self.tx.get_slot(*s).unwrap_or(b"")),
