@@ -121,8 +121,6 @@ pub struct LiteralSet {
     long: Groups<Long>,
     /// The longer literals, lower-cased, one after the other.
     text: Vec<u8>,
-    /// Number of literals.
-    len: usize,
 }
 
 /// ASCII lower case by table: one load instead of a compare, a shift and an or per byte.
@@ -175,17 +173,7 @@ impl LiteralSet {
                 }
             }
         }
-        LiteralSet { bytes, pairs: Groups::new(pairs), long: Groups::new(long), text, len: lits.len() }
-    }
-
-    /// Number of literals.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the set has no literals.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
+        LiteralSet { bytes, pairs: Groups::new(pairs), long: Groups::new(long), text }
     }
 
     /// Calls `found` with the id of each literal occurring in `v`, at least once for each.

@@ -13,20 +13,7 @@ pub fn is_blacklisted(fingerprint: &str) -> bool {
         return false;
     }
     
-    // Build the v1 fingerprint with '0' prefix and uppercase (on the stack: a fingerprint has
-    // at most 8 bytes, see PATCHES.md)
-    let mut buf = [0u8; 16];
-    if fingerprint.len() >= buf.len() {
-        return false;
-    }
-    buf[0] = b'0';
-    for (out, &b) in buf[1..].iter_mut().zip(fingerprint.as_bytes()) {
-        *out = if b.is_ascii_lowercase() { b - 0x20 } else { b };
-    }
-    let Ok(fp2) = core::str::from_utf8(&buf[..fingerprint.len() + 1]) else {
-        return false;
-    };
-    
-    // Check if this fingerprint exists in the keywords table with type 'F'
-    sqli_data::lookup_word(fp2) == crate::sqli::TokenType::Fingerprint
+    // The v1 fingerprint: '0', then the fingerprint upper-cased (govgate: looked up in place,
+    // without a String, see PATCHES.md)
+    sqli_data::lookup_joined(&[b"0", fingerprint.as_bytes()]) == crate::sqli::TokenType::Fingerprint
 }

@@ -9625,14 +9625,29 @@ pub const SQL_KEYWORDS: &[Keyword] = &[
 use crate::sqli::TokenType;
 
 pub fn lookup_word(word: &str) -> TokenType {
-    // govgate: a hash map instead of a binary search over the 9 000 keywords (see PATCHES.md).
+    lookup_joined(&[word.as_bytes()])
+}
+
+/// govgate (see PATCHES.md): the token type of the words `parts` make one after the other,
+/// ASCII case-insensitively. They are joined and upper-cased in one stack buffer, and looked up
+/// in a hash map built on first use (without `std`: binary-searched), where the port upper-cased
+/// into a new `String` and binary-searched; callers that join words (a fingerprint behind its
+/// `0`, two words to merge) need no buffer of their own.
+pub fn lookup_joined(parts: &[&[u8]]) -> TokenType {
+    let mut buf = [0u8; MAX_KEYWORD_LEN];
+    let mut len = 0;
+    for p in parts {
+        // Longer words are not keywords.
+        let Some(dst) = buf.get_mut(len..len + p.len()) else { return TokenType::Bareword };
+        dst.copy_from_slice(p);
+        len += p.len();
+    }
+    let upper = &mut buf[..len];
+    upper.make_ascii_uppercase();
     #[cfg(feature = "std")]
-    let found = keyword_type(word);
+    let found = keyword_map().get(&*upper).copied();
     #[cfg(not(feature = "std"))]
-    let found = {
-        let upper = word.to_ascii_uppercase();
-        SQL_KEYWORDS.binary_search_by(|k| k.word.cmp(&upper)).ok().map(|idx| SQL_KEYWORDS[idx].token_type)
-    };
+    let found = SQL_KEYWORDS.binary_search_by(|k| k.word.as_bytes().cmp(upper)).ok().map(|idx| SQL_KEYWORDS[idx].token_type);
     match found {
         Some(t) => match t {
             b'k' => TokenType::Keyword,
@@ -9655,29 +9670,13 @@ pub fn lookup_word(word: &str) -> TokenType {
 }
 
 /// Longer words are not keywords: the longest in [`SQL_KEYWORDS`] has 29 bytes.
-#[cfg(feature = "std")]
 const MAX_KEYWORD_LEN: usize = 64;
 
-/// The token type of `word` (ASCII case-insensitive) in [`SQL_KEYWORDS`]: the word is
-/// upper-cased on the stack and looked up in a map built on first use, instead of being
-/// upper-cased into a new `String` and binary-searched (13 string comparisons).
+/// [`SQL_KEYWORDS`] by word (upper case), built on first use.
 #[cfg(feature = "std")]
-fn keyword_type(word: &str) -> Option<u8> {
-    use std::collections::HashMap;
-    use std::sync::OnceLock;
-    static MAP: OnceLock<HashMap<&'static [u8], u8>> = OnceLock::new();
-    let map = MAP.get_or_init(|| {
-        SQL_KEYWORDS.iter().map(|k| (k.word.as_bytes(), k.token_type)).collect()
-    });
-    let w = word.as_bytes();
-    if w.len() > MAX_KEYWORD_LEN {
-        return None;
-    }
-    let mut buf = [0u8; MAX_KEYWORD_LEN];
-    let upper = &mut buf[..w.len()];
-    upper.copy_from_slice(w);
-    upper.make_ascii_uppercase();
-    map.get(&*upper).copied()
+fn keyword_map() -> &'static std::collections::HashMap<&'static [u8], u8> {
+    static MAP: std::sync::OnceLock<std::collections::HashMap<&'static [u8], u8>> = std::sync::OnceLock::new();
+    MAP.get_or_init(|| SQL_KEYWORDS.iter().map(|k| (k.word.as_bytes(), k.token_type)).collect())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

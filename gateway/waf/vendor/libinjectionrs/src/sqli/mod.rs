@@ -528,26 +528,24 @@ impl<'a> SqliState<'a> {
                     
                     if sz3 < 32 { // make sure there is room for ending null
                         // Create merged string: a.val + ' ' + b.val
-                        // govgate: built on the stack, and looked up as it is (lookup_word
-                        // upper-cases by itself), instead of two Strings (see PATCHES.md)
+                        // govgate: joined on the stack and looked up as it is (the lookup
+                        // upper-cases), instead of in two Strings (see PATCHES.md)
                         let a_val = self.token_vec[left].value_as_str().as_bytes();
                         let b_val = self.token_vec[left + 1].value_as_str().as_bytes();
-                        let mut buf = [0u8; 72];
+                        let mut merged = [0u8; 72];
                         let n = a_val.len() + 1 + b_val.len();
-                        buf[..a_val.len()].copy_from_slice(a_val);
-                        buf[a_val.len()] = b' ';
-                        buf[a_val.len() + 1..n].copy_from_slice(b_val);
-                        let merged_original = core::str::from_utf8(&buf[..n]).unwrap_or("");
+                        merged[..a_val.len()].copy_from_slice(a_val);
+                        merged[a_val.len()] = b' ';
+                        merged[a_val.len() + 1..n].copy_from_slice(b_val);
                         
-                        let lookup_result = sqli_data::lookup_word(merged_original);
+                        let lookup_result = sqli_data::lookup_joined(&[&merged[..n]]);
                         
                         if lookup_result != TokenType::Bareword {
                             // Update the first token with merged value and new type
                             self.token_vec[left].token_type = lookup_result;
                             // Update the value - store the original case version, not uppercase
-                            let merged_bytes = merged_original.as_bytes();
-                            let copy_len = merged_bytes.len().min(31); // Leave space for null terminator
-                            self.token_vec[left].val[..copy_len].copy_from_slice(&merged_bytes[..copy_len]);
+                            let copy_len = n.min(31); // Leave space for null terminator
+                            self.token_vec[left].val[..copy_len].copy_from_slice(&merged[..copy_len]);
                             self.token_vec[left].len = copy_len;
                             true
                         } else {
