@@ -62,8 +62,9 @@ pub fn emit(r: &AccessRecord<'_>) {
 fn display_in<'b>(value: &impl std::fmt::Display, buf: &'b mut [u8; 64]) -> &'b str {
     let mut rest = &mut buf[..];
     let _ = write!(rest, "{value}");
-    let len = 64 - rest.len(); // `buf` is 64 bytes; `rest` is what writing left of it
-                               // Cut at a character boundary if the text did not fit.
+    // `buf` is 64 bytes; `rest` is what writing left of it. Cut at a character boundary if the
+    // text did not fit.
+    let len = 64 - rest.len();
     match std::str::from_utf8(&buf[..len]) {
         Ok(s) => s,
         Err(e) => std::str::from_utf8(&buf[..e.valid_up_to()]).unwrap_or_default(),
