@@ -528,19 +528,19 @@ impl<'a> SqliState<'a> {
                     
                     if sz3 < 32 { // make sure there is room for ending null
                         // Create merged string: a.val + ' ' + b.val
-                        // govgate: joined on the stack and looked up as it is (the lookup
-                        // upper-cases), instead of in two Strings (see PATCHES.md)
+                        // govgate: looked up from its pieces (the lookup joins and upper-cases
+                        // them on the stack), and joined here only when it is a keyword,
+                        // instead of in two Strings (see PATCHES.md)
                         let a_val = self.token_vec[left].value_as_str().as_bytes();
                         let b_val = self.token_vec[left + 1].value_as_str().as_bytes();
-                        let mut merged = [0u8; 72];
-                        let n = a_val.len() + 1 + b_val.len();
-                        merged[..a_val.len()].copy_from_slice(a_val);
-                        merged[a_val.len()] = b' ';
-                        merged[a_val.len() + 1..n].copy_from_slice(b_val);
-                        
-                        let lookup_result = sqli_data::lookup_joined(&[&merged[..n]]);
+                        let lookup_result = sqli_data::lookup_joined(&[a_val, b" ", b_val]);
                         
                         if lookup_result != TokenType::Bareword {
+                            let mut merged = [0u8; 72];
+                            let n = a_val.len() + 1 + b_val.len();
+                            merged[..a_val.len()].copy_from_slice(a_val);
+                            merged[a_val.len()] = b' ';
+                            merged[a_val.len() + 1..n].copy_from_slice(b_val);
                             // Update the first token with merged value and new type
                             self.token_vec[left].token_type = lookup_result;
                             // Update the value - store the original case version, not uppercase
