@@ -9,7 +9,7 @@ PROFILE ?= release
 CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 BIN := target/$(PROFILE)/govgate
 
-.PHONY: demo test build prerequisites test-prerequisites lint bench check fuzz
+.PHONY: demo test build prerequisites test-prerequisites lint bench check fuzz pgo bench-pgo
 
 prerequisites:
 	@command -v $(CARGO) >/dev/null || { echo "Rust is missing: install it from https://rustup.rs"; exit 1; }
@@ -53,6 +53,14 @@ test: test-prerequisites lint
 
 bench: build
 	GOVGATE_BIN=$(CURDIR)/$(BIN) bash bench/run.sh
+
+# The profile-guided build recommended for production (bench/pgo.sh: instrumented build, training
+# on CRS's regression requests and on wrk through the gateway, optimised build): target/pgo/release/govgate.
+pgo: prerequisites
+	bash bench/pgo.sh
+
+bench-pgo: pgo
+	GOVGATE_BIN=$(CURDIR)/target/pgo/release/govgate bash bench/run.sh
 
 # Bounded fuzzing (FUZZ_SECONDS each): the WAF's rule parser, request inspection and literal scanner, and the
 # certificate decoder, path validation and CMS verification.

@@ -6,7 +6,8 @@
 #   DURATION=30 ROUNDS=5 bash bench/run.sh
 #
 # Environment (defaults in brackets):
-#   GOVGATE_BIN      use this govgate binary instead of building one [cargo build --release]
+#   GOVGATE_BIN      use this govgate binary instead of building one [cargo build --release];
+#                    `make bench-pgo` passes the profile-guided build of bench/pgo.sh
 #   BARE_BIN         the bare pingora proxy for pingora-bare [built with cargo build --release
 #                    -p govgate-gateway --example bare_proxy]
 #   DURATION         seconds of each measured wrk run [10]

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Profile-guided build of the govgate binary (and of the WAF engine benchmark): the build we
+# recommend for production, where the WAF runs on cold caches between network events and the
+# code layout that PGO gives (hot paths together, cold paths out of the way) pays the most.
+#
+#   bash bench/pgo.sh            # → target/pgo/release/govgate and the WAF engine benchmark
+#   GOVGATE_BIN=target/pgo/release/govgate bash bench/run.sh
+#
+# Three steps, each in its own target directory so that the ordinary build in target/release is
+# left alone (a change of RUSTFLAGS would rebuild it):
+#   1. an instrumented build (-Cprofile-generate) in target/pgo-gen;
+#   2. training, on traffic that is not the benchmarks' own requests:
+#      - CRS's regression suite (gateway/waf/tests/crs_regression.rs: the ~4 900 requests of
+#        ../shared/crs/tests, attacks and benign ones, through the engine at PL1 to PL4),
+#      - bench/run.sh with wrk's bare `GET /` through the gateway without filters, with rate
+#        limiting and with CRS (so pingora's and the gateway's request path are profiled too);
+#   3. llvm-profdata merges the profiles and the final build (-Cprofile-use) goes to target/pgo.
+# llvm-profdata must match rustc's LLVM: llvm-profdata-N for rustc's LLVM N, installed with
+# apt-get (package llvm-N) when missing.
+#
+# Environment: GOVGATE_CRS_DIR (the OWASP CRS, default ../shared/crs beside the repository),
+# TRAIN_SECONDS (wrk seconds per gateway target, default 5), CARGO_TARGET_DIR.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+GEN_DIR=$TARGET/pgo-gen
+USE_DIR=$TARGET/pgo
+PROFILES=$TARGET/pgo-profiles
+CRS_DIR=${GOVGATE_CRS_DIR:-$ROOT/../shared/crs}
+TRAIN_SECONDS=${TRAIN_SECONDS:-5}
+
+log() { printf '[pgo] %s\n' "$*" >&2; }
+die() { printf '[pgo] ERROR: %s\n' "$*" >&2; exit 1; }
+
+[[ -d "$CRS_DIR/rules" ]] || die "the OWASP CRS is missing at $CRS_DIR (set GOVGATE_CRS_DIR)"
+CRS_DIR=$(cd "$CRS_DIR" && pwd)
+
+# --- llvm-profdata of rustc's LLVM ------------------------------------------------------------
+LLVM_MAJOR=$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
+[[ -n "$LLVM_MAJOR" ]] || die "cannot tell rustc's LLVM version from 'rustc -vV'"
+PROFDATA=$(command -v "llvm-profdata-$LLVM_MAJOR" || true)
+if [[ -z "$PROFDATA" ]]; then
+    log "llvm-profdata-$LLVM_MAJOR missing (rustc uses LLVM $LLVM_MAJOR): installing llvm-$LLVM_MAJOR with apt-get"
+    SUDO=""
+    [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq "llvm-$LLVM_MAJOR" || die "apt-get install llvm-$LLVM_MAJOR failed"
+    PROFDATA=$(command -v "llvm-profdata-$LLVM_MAJOR") || die "llvm-profdata-$LLVM_MAJOR still missing"
+fi
+
+# --- 1. instrumented build --------------------------------------------------------------------
+rm -rf "$PROFILES"
+mkdir -p "$PROFILES/raw"
+GEN_FLAGS="-Cprofile-generate=$PROFILES/raw"
+log "instrumented build in $GEN_DIR"
+(cd "$ROOT" && RUSTFLAGS="$GEN_FLAGS" CARGO_TARGET_DIR="$GEN_DIR" cargo build --release --bin govgate) \
+    || die "instrumented build failed"
+(cd "$ROOT" && RUSTFLAGS="$GEN_FLAGS" CARGO_TARGET_DIR="$GEN_DIR" cargo test --release -p govgate-waf --test crs_regression --no-run) \
+    || die "instrumented build of the CRS regression suite failed"
+
+# --- 2. training ------------------------------------------------------------------------------
+# RUSTFLAGS instrument the build scripts too: drop what they wrote while building.
+rm -f "$PROFILES"/raw/*.profraw
+log "training 1/2: CRS's regression suite through the engine"
+(cd "$ROOT" && RUSTFLAGS="$GEN_FLAGS" CARGO_TARGET_DIR="$GEN_DIR" GOVGATE_CRS_DIR="$CRS_DIR" \
+    cargo test --release -p govgate-waf --test crs_regression -q >/dev/null) || die "the CRS regression suite failed"
+log "training 2/2: wrk's GET / through the gateway (plain, rate limiting, CRS)"
+GOVGATE_BIN="$GEN_DIR/release/govgate" GOVGATE_CRS_DIR="$CRS_DIR" TARGETS="gateway-plain gateway-ratelimit gateway-crs" \
+    REQUEST=bare ROUNDS=1 WARMUP=1 DURATION="$TRAIN_SECONDS" QUIET_WAIT=5 bash "$ROOT/bench/run.sh" >/dev/null \
+    || die "the gateway training run failed"
+n=$(find "$PROFILES/raw" -name '*.profraw' | wc -l)
+[[ "$n" -gt 0 ]] || die "training wrote no profile to $PROFILES/raw"
+"$PROFDATA" merge -o "$PROFILES/merged.profdata" "$PROFILES/raw" || die "llvm-profdata merge failed"
+# Named by its contents: cargo does not watch the file a flag names, but a new name in RUSTFLAGS
+# makes it rebuild with a new profile.
+PROFILE="$PROFILES/merged-$(sha256sum "$PROFILES/merged.profdata" | cut -c1-16).profdata"
+mv "$PROFILES/merged.profdata" "$PROFILE"
+log "merged $n raw profiles into $PROFILE"
+
+# --- 3. optimised build -----------------------------------------------------------------------
+USE_FLAGS="-Cprofile-use=$PROFILE"
+log "profile-guided build in $USE_DIR"
+(cd "$ROOT" && RUSTFLAGS="$USE_FLAGS" CARGO_TARGET_DIR="$USE_DIR" cargo build --release --bin govgate) \
+    || die "profile-guided build failed"
+(cd "$ROOT" && RUSTFLAGS="$USE_FLAGS" CARGO_TARGET_DIR="$USE_DIR" cargo build --release -p govgate-waf --bench waf_bench --example waf_profile) \
+    || die "profile-guided build of the WAF benchmark failed"
+WAF_BENCH=$(find "$USE_DIR/release/deps" -maxdepth 1 -type f -executable -name 'waf_bench-*' -printf '%T@ %p\n' | sort -n | tail -1 | cut -d' ' -f2)
+log "done: $USE_DIR/release/govgate"
+log "WAF engine benchmark: GOVGATE_CRS_DIR=$CRS_DIR $WAF_BENCH --bench"
