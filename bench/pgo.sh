@@ -31,8 +31,17 @@ PROFILES=$TARGET/pgo-profiles
 CRS_DIR=${GOVGATE_CRS_DIR:-$ROOT/../shared/crs}
 TRAIN_SECONDS=${TRAIN_SECONDS:-5}
 
+# shellcheck source=bench/apt.sh
+source "$ROOT/bench/apt.sh"
+
 log() { printf '[pgo] %s\n' "$*" >&2; }
 die() { printf '[pgo] ERROR: %s\n' "$*" >&2; exit 1; }
+# cargo_in DIR FLAGS ARGS... : cargo in the repository with target directory DIR and RUSTFLAGS FLAGS.
+cargo_in() {
+    local dir=$1 flags=$2
+    shift 2
+    (cd "$ROOT" && RUSTFLAGS="$flags" CARGO_TARGET_DIR="$dir" cargo "$@")
+}
 
 [[ -d "$CRS_DIR/rules" ]] || die "the OWASP CRS is missing at $CRS_DIR (set GOVGATE_CRS_DIR)"
 CRS_DIR=$(cd "$CRS_DIR" && pwd)
@@ -43,10 +52,7 @@ LLVM_MAJOR=$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
 PROFDATA=$(command -v "llvm-profdata-$LLVM_MAJOR" || true)
 if [[ -z "$PROFDATA" ]]; then
     log "llvm-profdata-$LLVM_MAJOR missing (rustc uses LLVM $LLVM_MAJOR): installing llvm-$LLVM_MAJOR with apt-get"
-    SUDO=""
-    [[ $(id -u) -eq 0 ]] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq "llvm-$LLVM_MAJOR" || die "apt-get install llvm-$LLVM_MAJOR failed"
+    apt_install "llvm-$LLVM_MAJOR" || die "apt-get install llvm-$LLVM_MAJOR failed"
     PROFDATA=$(command -v "llvm-profdata-$LLVM_MAJOR") || die "llvm-profdata-$LLVM_MAJOR still missing"
 fi
 
@@ -55,17 +61,16 @@ rm -rf "$PROFILES"
 mkdir -p "$PROFILES/raw"
 GEN_FLAGS="-Cprofile-generate=$PROFILES/raw"
 log "instrumented build in $GEN_DIR"
-(cd "$ROOT" && RUSTFLAGS="$GEN_FLAGS" CARGO_TARGET_DIR="$GEN_DIR" cargo build --release --bin govgate) \
-    || die "instrumented build failed"
-(cd "$ROOT" && RUSTFLAGS="$GEN_FLAGS" CARGO_TARGET_DIR="$GEN_DIR" cargo test --release -p govgate-waf --test crs_regression --no-run) \
+cargo_in "$GEN_DIR" "$GEN_FLAGS" build --release --bin govgate || die "instrumented build failed"
+cargo_in "$GEN_DIR" "$GEN_FLAGS" test --release -p govgate-waf --test crs_regression --no-run \
     || die "instrumented build of the CRS regression suite failed"
 
 # --- 2. training ------------------------------------------------------------------------------
 # RUSTFLAGS instrument the build scripts too: drop what they wrote while building.
 rm -f "$PROFILES"/raw/*.profraw
 log "training 1/2: CRS's regression suite through the engine"
-(cd "$ROOT" && RUSTFLAGS="$GEN_FLAGS" CARGO_TARGET_DIR="$GEN_DIR" GOVGATE_CRS_DIR="$CRS_DIR" \
-    cargo test --release -p govgate-waf --test crs_regression -q >/dev/null) || die "the CRS regression suite failed"
+GOVGATE_CRS_DIR="$CRS_DIR" cargo_in "$GEN_DIR" "$GEN_FLAGS" test --release -p govgate-waf --test crs_regression -q >/dev/null \
+    || die "the CRS regression suite failed"
 log "training 2/2: wrk's GET / through the gateway (plain, rate limiting, CRS)"
 GOVGATE_BIN="$GEN_DIR/release/govgate" GOVGATE_CRS_DIR="$CRS_DIR" TARGETS="gateway-plain gateway-ratelimit gateway-crs" \
     REQUEST=bare ROUNDS=1 WARMUP=1 DURATION="$TRAIN_SECONDS" QUIET_WAIT=5 bash "$ROOT/bench/run.sh" >/dev/null \
@@ -82,9 +87,8 @@ log "merged $n raw profiles into $PROFILE"
 # --- 3. optimised build -----------------------------------------------------------------------
 USE_FLAGS="-Cprofile-use=$PROFILE"
 log "profile-guided build in $USE_DIR"
-(cd "$ROOT" && RUSTFLAGS="$USE_FLAGS" CARGO_TARGET_DIR="$USE_DIR" cargo build --release --bin govgate) \
-    || die "profile-guided build failed"
-(cd "$ROOT" && RUSTFLAGS="$USE_FLAGS" CARGO_TARGET_DIR="$USE_DIR" cargo build --release -p govgate-waf --bench waf_bench --example waf_profile) \
+cargo_in "$USE_DIR" "$USE_FLAGS" build --release --bin govgate || die "profile-guided build failed"
+cargo_in "$USE_DIR" "$USE_FLAGS" build --release -p govgate-waf --bench waf_bench --example waf_profile \
     || die "profile-guided build of the WAF benchmark failed"
 WAF_BENCH=$(find "$USE_DIR/release/deps" -maxdepth 1 -type f -executable -name 'waf_bench-*' -printf '%T@ %p\n' | sort -n | tail -1 | cut -d' ' -f2)
 log "done: $USE_DIR/release/govgate"

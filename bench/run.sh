@@ -58,6 +58,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
+# shellcheck source=bench/apt.sh
+source "$BENCH/apt.sh"
 
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
@@ -93,10 +95,7 @@ done
 # --- tools ------------------------------------------------------------------------------------
 if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
     log "nginx or wrk missing: installing nginx-light and wrk with apt-get"
-    SUDO=""
-    [[ $(id -u) -eq 0 ]] || SUDO="sudo"
-    $SUDO apt-get update
-    $SUDO apt-get install -y nginx-light wrk
+    apt_install nginx-light wrk
 fi
 command -v nginx >/dev/null || die "nginx is not installed (apt-get install -y nginx-light)"
 command -v wrk >/dev/null || die "wrk is not installed (apt-get install -y wrk)"
@@ -114,9 +113,7 @@ fi
 MODSEC_MODULE=/usr/lib/nginx/modules/ngx_http_modsecurity_module.so
 if [[ " $TARGETS " == *" nginx-modsec "* && ! -f $MODSEC_MODULE ]]; then
     log "the ModSecurity module for nginx is missing: installing libnginx-mod-http-modsecurity with apt-get"
-    SUDO=""
-    [[ $(id -u) -eq 0 ]] || SUDO="sudo"
-    $SUDO apt-get install -y libnginx-mod-http-modsecurity
+    apt_install libnginx-mod-http-modsecurity
 fi
 if [[ " $TARGETS " == *" gateway-crs "* || " $TARGETS " == *" nginx-modsec "* ]]; then
     [[ -d "$CRS_DIR/rules" ]] || die "the OWASP CRS is missing at $CRS_DIR (set GOVGATE_CRS_DIR)"
