@@ -7,7 +7,7 @@ use crate::error::{LoadError, Loc};
 use crate::operators::{self, Operator};
 use crate::parser::{parse_actions, parse_operator, parse_targets, split_directives, Directive, RawOperator};
 use crate::prefilter::{Prefilter, PrefilterBuilder};
-use crate::rule::Rule;
+use crate::rule::{Gate, Rule};
 use crate::tcache::{ChainTable, TCache};
 use crate::transaction::{MatchBuffers, Transaction, TX_PRESET_NAMES};
 use crate::txcheck::TxCheck;
@@ -71,20 +71,27 @@ impl Default for EngineConfig {
     }
 }
 
-/// One entry of a phase's rule list.
+/// One rule of a phase's list: what the walk needs to pass over the rule without reading it
+/// (40 bytes, where a [`Rule`] takes nine cache lines).
 #[derive(Debug, Clone)]
-pub(crate) enum Item {
-    /// Index into `rules`, and the list position to jump to on `skipAfter`.
-    Rule(usize, Option<usize>),
-    /// A `SecMarker`.
-    Marker(String),
+pub(crate) struct Step {
+    /// The rule's id, for `ctl:ruleRemoveById`.
+    pub id: u64,
+    /// Index into `rules`.
+    pub rule: u32,
+    /// The list position to go on at after a match (`skipAfter`, `skip`).
+    pub jump: Option<u32>,
+    /// The head link's prefilter gate.
+    pub gate: Option<Gate>,
 }
+
+const _: () = assert!(std::mem::size_of::<Step>() == 40);
 
 /// Immutable compiled rule set.
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub rules: Vec<Rule>,
-    pub phases: [Vec<Item>; 6],
+    pub phases: [Vec<Step>; 6],
     pub mode: Mode,
     pub cfg: EngineConfig,
     pub request_body_access: bool,
@@ -381,8 +388,6 @@ impl Loader {
         if let Some(r) = self.chain.first() {
             return Err(r.loc.syntax("chain without a following rule"));
         }
-        let mut rules = Vec::new();
-        let mut phases: [Vec<Item>; 6] = Default::default();
         let mut pfb = PrefilterBuilder::default();
         // Target sets by their (targets, exclusions); groups by (target set, chain).
         let mut unions = UnionPlanBuilder::default();
@@ -417,36 +422,7 @@ impl Loader {
                 resolve_tx_keys(r, &tx_names);
             }
         }
-        for e in entries {
-            match e {
-                Entry::Marker(m) => {
-                    for p in phases.iter_mut().skip(1) {
-                        p.push(Item::Marker(m.clone()));
-                    }
-                }
-                Entry::Rule(r) => {
-                    phases[usize::from(r.phase)].push(Item::Rule(rules.len(), None));
-                    rules.push(*r);
-                }
-            }
-        }
-        for list in phases.iter_mut() {
-            let snapshot = list.clone();
-            for (pos, item) in list.iter_mut().enumerate() {
-                if let Item::Rule(idx, jump) = item {
-                    if let Some(target) = &rules[*idx].actions.skip_after {
-                        let found = snapshot.iter().enumerate().skip(pos + 1).find(|(_, it)| match it {
-                            Item::Marker(m) => m == target,
-                            Item::Rule(j, _) => rules[*j].id.to_string() == *target,
-                        });
-                        // Jump past the marker; a missing marker skips to the end of the phase, like ModSecurity.
-                        *jump = Some(found.map(|(i, _)| i + 1).unwrap_or(snapshot.len()));
-                    } else if let Some(n) = rules[*idx].actions.skip {
-                        *jump = Some((pos + 1 + n).min(snapshot.len()));
-                    }
-                }
-            }
-        }
+        let (rules, phases) = phase_lists(entries);
         let inner = Inner {
             rules,
             phases,
@@ -462,6 +438,63 @@ impl Loader {
         };
         Ok(Engine { inner: Arc::new(inner) })
     }
+}
+
+/// An item of a phase's list while the jumps are resolved.
+enum Item {
+    Rule(usize),
+    Marker(String),
+}
+
+/// Puts the rules in order into `rules` and into the [`Step`] list of their phase, with each
+/// `skipAfter` (to a marker or a rule id) and `skip:N` resolved to the position to go on at.
+/// Markers only mark positions: the lists hold the rules alone.
+fn phase_lists(entries: Vec<Entry>) -> (Vec<Rule>, [Vec<Step>; 6]) {
+    // Rule indexes and list positions are u32 in a step: far more than any rule set needs.
+    let u32_of = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let mut rules = Vec::new();
+    let mut items: [Vec<Item>; 6] = Default::default();
+    for e in entries {
+        match e {
+            Entry::Marker(m) => {
+                for p in items.iter_mut().skip(1) {
+                    p.push(Item::Marker(m.clone()));
+                }
+            }
+            Entry::Rule(r) => {
+                items[usize::from(r.phase)].push(Item::Rule(rules.len()));
+                rules.push(*r);
+            }
+        }
+    }
+    let phases = items.map(|list| {
+        // Position in the list of rules alone of every position in `list` (and of its end).
+        let mut rank = Vec::with_capacity(list.len() + 1);
+        let mut n = 0;
+        for item in &list {
+            rank.push(n);
+            n += usize::from(matches!(item, Item::Rule(_)));
+        }
+        rank.push(n);
+        let mut steps = Vec::with_capacity(n);
+        for (pos, item) in list.iter().enumerate() {
+            let Item::Rule(idx) = item else { continue };
+            let rule = &rules[*idx];
+            let jump = if let Some(target) = &rule.actions.skip_after {
+                let found = list.iter().enumerate().skip(pos + 1).find(|(_, it)| match it {
+                    Item::Marker(m) => m == target,
+                    Item::Rule(j) => rules[*j].id.to_string() == *target,
+                });
+                // Go on past the marker; a missing marker skips to the end of the phase, like ModSecurity.
+                Some(rank[found.map_or(list.len(), |(i, _)| i + 1)])
+            } else {
+                rule.actions.skip.map(|k| rank[(pos + 1 + k).min(list.len())])
+            };
+            steps.push(Step { id: rule.id, rule: u32_of(*idx), jump: jump.map(u32_of), gate: rule.gate() });
+        }
+        steps
+    });
+    (rules, phases)
 }
 
 /// Numbers every tag (case-folded) that a rule carries, gives each rule its sorted

@@ -5,11 +5,11 @@
 
 use crate::actions::{BodyProcessor, Ctl, Disruptive, IdRange, Mode, SetVar, TxKey};
 use crate::body::{self, Pairs};
-use crate::engine::{BodyLimitAction, Engine, Item, Scratch};
+use crate::engine::{BodyLimitAction, Engine, Scratch};
 use crate::macros::{Expansion, Macro, MacroRef, Part};
 use crate::operators::atoi;
 use crate::prefilter::Prefilter;
-use crate::rule::Rule;
+use crate::rule::{Gate, Rule};
 use crate::tcache::{bit_set, TCache};
 use crate::txcheck::TxCheck;
 use crate::txvars::{TxStore, TxValue};
@@ -754,13 +754,10 @@ impl Transaction {
         let engine = self.engine.clone();
         let list = &engine.inner.phases[usize::from(phase)];
         let mut i = 0;
-        while i < list.len() {
-            let Item::Rule(idx, jump) = &list[i] else {
-                i += 1;
-                continue;
-            };
-            let rule = &engine.inner.rules[*idx];
-            if self.is_removed(rule) {
+        while let Some(step) = list.get(i) {
+            let Some(rule) = engine.inner.rules.get(step.rule as usize) else { break };
+            // A rule whose gate is closed is passed over on its step alone.
+            if self.is_removed(step.id, rule) || step.gate.is_some_and(|g| !self.gate_open(g, rule)) {
                 i += 1;
                 continue;
             }
@@ -792,8 +789,8 @@ impl Transaction {
                 if self.mode == Mode::Off {
                     return None;
                 }
-                if let Some(j) = jump {
-                    i = *j;
+                if let Some(j) = step.jump {
+                    i = j as usize;
                     continue;
                 }
             }
@@ -802,8 +799,8 @@ impl Transaction {
         self.intervention.clone()
     }
 
-    fn is_removed(&self, rule: &Rule) -> bool {
-        id_in(&self.removed_ids, rule.id) || self.removed_tags.iter().any(|t| rule.has_tag_id(*t))
+    fn is_removed(&self, id: u64, rule: &Rule) -> bool {
+        id_in(&self.removed_ids, id) || self.removed_tags.iter().any(|t| rule.has_tag_id(*t))
     }
 
     /// Evaluates a whole chain; on success runs the head's actions and logs.
@@ -970,30 +967,34 @@ impl Transaction {
     /// match: the union of the group's value scans lacks all of the link's
     /// literals. The union is computed once per phase for all links of the group.
     fn group_may_match(&self, rule: &Rule) -> bool {
+        rule.gate().is_none_or(|g| self.gate_open(g, rule))
+    }
+
+    /// [`Self::group_may_match`] of the link whose gate is `g`: reads `rule` only to compute a
+    /// union that no link of the phase needed before.
+    fn gate_open(&self, g: Gate, rule: &Rule) -> bool {
         let inner = &self.engine.inner;
-        let (Some(g), Some(bit), Some(pf)) = (rule.pf_group, rule.pf_bit, inner.prefilter.as_ref()) else {
-            return true;
-        };
-        if let Some(u) = self.tcache.borrow().group(g, pf) {
-            return bit_set(u, bit);
+        let Some(pf) = inner.prefilter.as_ref() else { return true };
+        if let Some(u) = self.tcache.borrow().group(g.group, pf) {
+            return bit_set(u, g.bit);
         }
         // Usually the chain leaves every value as it is, as far as the scan can tell: then the
         // union of the raw values' scans decides, shared by every chain over the same targets.
-        if let Some(ts) = rule.pf_targets {
-            let t = inner.unions.set_union(ts);
-            if self.tcache.borrow().group(t, pf).is_none() {
-                self.fill_set_union(ts, pf);
-            }
+        let t = inner.unions.set_union(g.targets);
+        if self.tcache.borrow().group(t, pf).is_none() {
+            self.fill_set_union(g.targets, pf);
+        }
+        {
             let cache = self.tcache.borrow();
-            if cache.union_changes(t) & inner.chains.scan_steps(rule.chain_id) == 0 {
-                return cache.group(t, pf).is_none_or(|u| bit_set(u, bit));
+            if cache.union_changes(t) & inner.chains.scan_steps(g.chain_id) == 0 {
+                return cache.group(t, pf).is_none_or(|u| bit_set(u, g.bit));
             }
         }
-        self.fill_union(&rule.targets.targets, &rule.targets.exclusions, g, pf, |cache: &mut TCache, raw: &[u8]| {
-            let slot = cache.scan_slot(&inner.chains, raw, rule.chain_id);
-            cache.or_scan_into_group(slot, raw, pf, g);
+        self.fill_union(&rule.targets.targets, &rule.targets.exclusions, g.group, pf, |cache: &mut TCache, raw: &[u8]| {
+            let slot = cache.scan_slot(&inner.chains, raw, g.chain_id);
+            cache.or_scan_into_group(slot, raw, pf, g.group);
         });
-        self.tcache.borrow().group(g, pf).is_none_or(|u| bit_set(u, bit))
+        self.tcache.borrow().group(g.group, pf).is_none_or(|u| bit_set(u, g.bit))
     }
 
     /// Computes the union of the raw values of target set `ts`: the OR of its atoms' unions

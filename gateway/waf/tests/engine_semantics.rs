@@ -38,6 +38,28 @@ fn skip_after_jumps_to_marker() {
 }
 
 #[test]
+fn skip_after_a_rule_id_skip_n_and_a_missing_marker() {
+    let e = engine(
+        r#"SecAction "id:1,phase:1,pass,nolog,skipAfter:3"
+           SecRule ARGS "@rx ." "id:2,phase:1,deny,status:402"
+           SecRule ARGS "@rx ." "id:3,phase:1,deny,status:403"
+           SecAction "id:4,phase:1,pass,nolog,skip:1"
+           SecRule ARGS "@rx ." "id:5,phase:1,deny,status:405"
+           SecRule ARGS:x "@streq y" "id:6,phase:1,pass,log,skipAfter:NOWHERE"
+           SecRule ARGS "@rx ." "id:7,phase:1,deny,status:407"
+           SecMarker LATER
+           SecRule ARGS "@rx ." "id:8,phase:2,deny,status:408""#,
+    );
+    // 1 goes on after rule 3, 4 skips one rule, 6 matches and skips to the end of phase 1.
+    let tx = get(&e, "/?x=y");
+    assert_eq!(tx.intervention().map(|i| (i.rule_id, i.status)), Some((8, 408)));
+    assert_eq!(tx.matched_rule_ids(), vec![6, 8]);
+    // Without the match of 6, rule 7 is reached.
+    let tx = get(&e, "/?x=z");
+    assert_eq!(tx.intervention().map(|i| (i.rule_id, i.status)), Some((7, 407)));
+}
+
+#[test]
 fn setvar_and_macros() {
     let e = engine(
         r#"SecAction "id:1,phase:1,pass,nolog,setvar:tx.score=2,setvar:'tx.name=%{ARGS.user}'"
