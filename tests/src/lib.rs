@@ -40,18 +40,19 @@ pub fn free_port() -> u16 {
     free_ports::<1>()[0]
 }
 
+/// Ports handed out by [`free_ports`] or taken by [`claim_listener`] in this process.
+static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
 /// `N` distinct free loopback ports, none of them handed out before in this process. Every
 /// listener stays open until all are chosen, so one call cannot get a port twice; the record of
 /// handed-out ports keeps two tests running in parallel from getting the same port after the
 /// first one closed its probe listener and before its server bound the port.
 pub fn free_ports<const N: usize>() -> [u16; N] {
-    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
     let mut listeners: Vec<TcpListener> = Vec::with_capacity(N);
     let mut ports: Vec<u16> = Vec::with_capacity(N);
     while ports.len() < N {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-        let port = l.local_addr().map(|a| a.port()).expect("ephemeral port");
+        let (l, port) = bind_ephemeral();
         if !handed_out.contains(&port) {
             ports.push(port);
         }
@@ -60,6 +61,28 @@ pub fn free_ports<const N: usize>() -> [u16; N] {
     }
     handed_out.extend_from_slice(&ports);
     std::array::from_fn(|i| ports[i])
+}
+
+/// A listener on a free loopback port that [`free_ports`] has not handed out: a server of the
+/// tests binding port 0 itself could get the port of a gateway that has not bound it yet (the
+/// gateway then fails to start, and the test talks to the wrong server).
+pub fn claim_listener() -> TcpListener {
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    let mut refused = Vec::new();
+    loop {
+        let (l, port) = bind_ephemeral();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return l;
+        }
+        refused.push(l);
+    }
+}
+
+fn bind_ephemeral() -> (TcpListener, u16) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let port = l.local_addr().map(|a| a.port()).expect("ephemeral port");
+    (l, port)
 }
 
 /// One request as an upstream received it.
@@ -92,7 +115,13 @@ impl Upstream {
     }
 
     pub async fn start_on(name: &str, port: u16) -> Upstream {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind upstream");
+        let listener = if port == 0 {
+            let l = claim_listener();
+            l.set_nonblocking(true).expect("non-blocking upstream listener");
+            tokio::net::TcpListener::from_std(l).expect("upstream listener")
+        } else {
+            tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind upstream")
+        };
         let addr = listener.local_addr().expect("upstream address");
         let received = Arc::new(Mutex::new(Vec::new()));
         let raw = Arc::new(Mutex::new(Vec::new()));
@@ -317,7 +346,7 @@ impl Gateway {
         let config = dir.path().join("gateway.toml");
         std::fs::write(&config, frame(policy, http_port, https_port, admin_port, listeners)).expect("write policy");
         let child = Self::spawn(dir.path(), &config);
-        let gw = Gateway { child, http_port, https_port, admin_port, dir, config, listeners };
+        let mut gw = Gateway { child, http_port, https_port, admin_port, dir, config, listeners };
         gw.wait_ready();
         gw
     }
@@ -355,11 +384,18 @@ impl Gateway {
         self.dir.path().join("data")
     }
 
-    fn wait_ready(&self) {
+    /// Waits until the three listeners accept connections, and fails at once, with the
+    /// gateway's log, if the process exits meanwhile: when another server holds one of its
+    /// ports, that server answers the probe while the gateway exits on the failed bind.
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let up = |port| TcpStream::connect(("127.0.0.1", port)).is_ok();
         while Instant::now() < deadline {
-            let up = |port| TcpStream::connect(("127.0.0.1", port)).is_ok();
-            if up(self.http_port) && up(self.https_port) && up(self.admin_port) {
+            let all_up = up(self.http_port) && up(self.https_port) && up(self.admin_port);
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("govgate exited while starting ({status}):\n{}", self.log());
+            }
+            if all_up {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -480,6 +516,17 @@ mod tests {
     /// Six hundred ports from many calls: without the record of handed-out ports, the kernel
     /// gives a released port out again long before that (the birthday bound over its ~28 000
     /// ephemeral ports).
+    #[test]
+    fn claimed_listeners_never_take_a_handed_out_port() {
+        // 3 000 of the ~28 000 ephemeral ports handed out: a listener bound to port 0 without
+        // the check would land on one of them about once in ten tries.
+        let handed_out: std::collections::HashSet<u16> = (0..3000).map(|_| super::free_port()).collect();
+        for _ in 0..1000 {
+            let port = super::claim_listener().local_addr().unwrap().port();
+            assert!(!handed_out.contains(&port), "port {port} was handed out to a gateway");
+        }
+    }
+
     #[test]
     fn free_ports_never_hands_out_a_port_twice() {
         let mut seen = std::collections::HashSet::new();

@@ -260,7 +260,9 @@ async fn a_json_body_cut_at_the_inspection_limit_is_inspected_up_to_the_cut() {
 /// look for: a MySQL syntax error leaking from a broken query).
 async fn leaky_app() -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = govgate_tests::claim_listener();
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
