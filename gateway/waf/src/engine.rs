@@ -297,8 +297,9 @@ impl Loader {
                 for r in self.rules_mut() {
                     let hit = if by_id { in_range(r.id, &sel) } else { r.has_tag(&sel) };
                     if hit {
-                        r.targets.targets.extend(add.targets.iter().cloned());
-                        r.targets.exclusions.extend(add.exclusions.iter().cloned());
+                        let t = Arc::make_mut(&mut r.targets);
+                        t.targets.extend(add.targets.iter().cloned());
+                        t.exclusions.extend(add.exclusions.iter().cloned());
                     }
                 }
             }
@@ -356,7 +357,7 @@ impl Loader {
             id,
             phase,
             is_action: vars.is_none(),
-            targets,
+            targets: Arc::new(targets),
             operator,
             transforms,
             disruptive,
@@ -422,6 +423,7 @@ impl Loader {
                 resolve_tx_keys(r, &tx_names);
             }
         }
+        share_target_lists(&mut entries);
         let (rules, phases) = phase_lists(entries);
         let inner = Inner {
             rules,
@@ -495,6 +497,22 @@ fn phase_lists(entries: Vec<Entry>) -> (Vec<Rule>, [Vec<Step>; 6]) {
         steps
     });
     (rules, phases)
+}
+
+/// Gives the links with equal target lists one shared copy: CRS has a few dozen lists for
+/// hundreds of rules, so a request's walk reads each list's targets from memory once and
+/// finds them in the cache for the next rule over the same list.
+fn share_target_lists(entries: &mut [Entry]) {
+    let mut lists: std::collections::HashMap<String, Arc<Targets>> = std::collections::HashMap::new();
+    for e in entries.iter_mut() {
+        let Entry::Rule(r) = e else { continue };
+        let mut link: Option<&mut Rule> = Some(&mut **r);
+        while let Some(l) = link {
+            let shared = lists.entry(format!("{:?}", l.targets)).or_insert_with(|| l.targets.clone());
+            l.targets = shared.clone();
+            link = l.chained.as_deref_mut();
+        }
+    }
 }
 
 /// Numbers every tag (case-folded) that a rule carries, gives each rule its sorted
@@ -671,4 +689,30 @@ fn crs_setup_action(cfg: &EngineConfig) -> String {
     }
     s.push_str("\"\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_with_equal_target_lists_share_one_and_an_updated_list_is_its_own() {
+        let e = Engine::parse_str(
+            "t.conf",
+            r#"SecRule ARGS|!ARGS:a "@rx x" "id:1,phase:2,pass"
+               SecRule ARGS|!ARGS:a "@rx y" "id:2,phase:2,pass,chain"
+               SecRule ARGS|!ARGS:a "@rx z" "t:none"
+               SecRule ARGS|!ARGS:a "@rx w" "id:3,phase:2,pass"
+               SecRuleUpdateTargetById 3 "!ARGS:b""#,
+            &EngineConfig::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let rules = &e.inner.rules;
+        let (r1, r2, r3) = (&rules[0], &rules[1], &rules[2]);
+        let link = r2.chained.as_deref().map(|l| &l.targets);
+        assert!(Arc::ptr_eq(&r1.targets, &r2.targets));
+        assert!(link.is_some_and(|t| Arc::ptr_eq(&r1.targets, t)));
+        assert!(!Arc::ptr_eq(&r1.targets, &r3.targets));
+        assert_eq!((r1.targets.exclusions.len(), r3.targets.exclusions.len()), (1, 2));
+    }
 }

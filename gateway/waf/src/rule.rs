@@ -6,6 +6,7 @@ use crate::operators::Operator;
 use crate::transforms::Transform;
 use crate::txcheck::TxCheck;
 use crate::variables::Targets;
+use std::sync::Arc;
 
 /// An executable rule.
 #[derive(Debug, Clone)]
@@ -14,8 +15,9 @@ pub struct Rule {
     pub id: u64,
     /// Phase 1..5.
     pub phase: u8,
-    /// Targets; empty for `SecAction` (evaluated once, unconditionally).
-    pub targets: Targets,
+    /// Targets; empty for `SecAction` (evaluated once, unconditionally). Links with the same
+    /// list share one copy (see `engine::share_target_lists`).
+    pub targets: Arc<Targets>,
     /// Operator.
     pub operator: Operator,
     /// Transformations.

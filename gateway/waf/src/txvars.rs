@@ -16,6 +16,7 @@ use crate::operators::Arg;
 use crate::rule::Rule;
 use crate::variables::{KeySel, Var};
 use smallvec::SmallVec;
+use std::sync::Arc;
 
 /// A TX value; values up to 24 bytes (numbers, flags, short names) stay inline.
 pub type TxValue = SmallVec<[u8; 24]>;
@@ -76,7 +77,7 @@ fn resolve_macro(m: &mut Macro, names: &mut TxNames) {
 pub fn resolve_rule(rule: &mut Rule, names: &mut TxNames) {
     let mut link = Some(rule);
     while let Some(l) = link {
-        for t in &mut l.targets.targets {
+        for t in &mut Arc::make_mut(&mut l.targets).targets {
             if let (Var::Tx, KeySel::Exact(k)) = (t.var, &t.key) {
                 t.tx_slot = std::str::from_utf8(k).ok().map(|k| names.intern(k));
             }
@@ -109,7 +110,7 @@ pub fn resolve_rule(rule: &mut Rule, names: &mut TxNames) {
 pub fn resolve_tx_keys(rule: &mut Rule, names: &TxNames) {
     let mut link = Some(rule);
     while let Some(l) = link {
-        for t in &mut l.targets.targets {
+        for t in &mut Arc::make_mut(&mut l.targets).targets {
             if t.var == Var::Tx && t.tx_slot.is_none() {
                 t.tx_slots = (0..names.len() as u32).filter(|&s| t.key.matches(names.name(s).as_bytes())).collect();
             }
