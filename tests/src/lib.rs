@@ -49,40 +49,30 @@ static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
 /// first one closed its probe listener and before its server bound the port.
 pub fn free_ports<const N: usize>() -> [u16; N] {
     let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
-    let mut listeners: Vec<TcpListener> = Vec::with_capacity(N);
-    let mut ports: Vec<u16> = Vec::with_capacity(N);
-    while ports.len() < N {
-        let (l, port) = bind_ephemeral();
-        if !handed_out.contains(&port) {
-            ports.push(port);
-        }
-        // Kept open (even a port refused above) so that the next bind gets another one.
-        listeners.push(l);
-    }
-    handed_out.extend_from_slice(&ports);
-    std::array::from_fn(|i| ports[i])
+    let listeners: Vec<TcpListener> = (0..N).map(|_| claim(&mut handed_out)).collect();
+    std::array::from_fn(|i| listeners[i].local_addr().map(|a| a.port()).expect("ephemeral port"))
 }
 
 /// A listener on a free loopback port that [`free_ports`] has not handed out: a server of the
 /// tests binding port 0 itself could get the port of a gateway that has not bound it yet (the
 /// gateway then fails to start, and the test talks to the wrong server).
 pub fn claim_listener() -> TcpListener {
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    claim(&mut HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Binds an ephemeral loopback port not in `handed_out` and records it there.
+fn claim(handed_out: &mut Vec<u16>) -> TcpListener {
+    // Refused listeners stay open until the end, so that the next bind gets another port.
     let mut refused = Vec::new();
     loop {
-        let (l, port) = bind_ephemeral();
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = l.local_addr().map(|a| a.port()).expect("ephemeral port");
         if !handed_out.contains(&port) {
             handed_out.push(port);
             return l;
         }
         refused.push(l);
     }
-}
-
-fn bind_ephemeral() -> (TcpListener, u16) {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    let port = l.local_addr().map(|a| a.port()).expect("ephemeral port");
-    (l, port)
 }
 
 /// One request as an upstream received it.
@@ -513,13 +503,10 @@ pub fn read_status_line(s: &TcpStream) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    /// Six hundred ports from many calls: without the record of handed-out ports, the kernel
-    /// gives a released port out again long before that (the birthday bound over its ~28 000
-    /// ephemeral ports).
+    /// 3 000 of the ~28 000 ephemeral ports handed out: a listener bound to port 0 without the
+    /// check would land on one of them about once in ten tries.
     #[test]
     fn claimed_listeners_never_take_a_handed_out_port() {
-        // 3 000 of the ~28 000 ephemeral ports handed out: a listener bound to port 0 without
-        // the check would land on one of them about once in ten tries.
         let handed_out: std::collections::HashSet<u16> = (0..3000).map(|_| super::free_port()).collect();
         for _ in 0..1000 {
             let port = super::claim_listener().local_addr().unwrap().port();
@@ -527,6 +514,9 @@ mod tests {
         }
     }
 
+    /// Six hundred ports from many calls: without the record of handed-out ports, the kernel
+    /// gives a released port out again long before that (the birthday bound over its ~28 000
+    /// ephemeral ports).
     #[test]
     fn free_ports_never_hands_out_a_port_twice() {
         let mut seen = std::collections::HashSet::new();
