@@ -53,11 +53,14 @@ pub fn free_ports<const N: usize>() -> [u16; N] {
     std::array::from_fn(|i| listeners[i].local_addr().map(|a| a.port()).expect("ephemeral port"))
 }
 
-/// A listener on a free loopback port that [`free_ports`] has not handed out: a server of the
-/// tests binding port 0 itself could get the port of a gateway that has not bound it yet (the
-/// gateway then fails to start, and the test talks to the wrong server).
-pub fn claim_listener() -> TcpListener {
-    claim(&mut HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner()))
+/// A listener (for tokio, so call it inside a runtime) on a free loopback port that
+/// [`free_ports`] has not handed out: a server of the tests binding port 0 itself could get the
+/// port of a gateway that has not bound it yet (the gateway then fails to start, and the test
+/// talks to the wrong server).
+pub fn claim_listener() -> tokio::net::TcpListener {
+    let l = claim(&mut HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner()));
+    l.set_nonblocking(true).expect("non-blocking listener");
+    tokio::net::TcpListener::from_std(l).expect("tokio listener")
 }
 
 /// Binds an ephemeral loopback port not in `handed_out` and records it there.
@@ -105,13 +108,8 @@ impl Upstream {
     }
 
     pub async fn start_on(name: &str, port: u16) -> Upstream {
-        let listener = if port == 0 {
-            let l = claim_listener();
-            l.set_nonblocking(true).expect("non-blocking upstream listener");
-            tokio::net::TcpListener::from_std(l).expect("upstream listener")
-        } else {
-            tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind upstream")
-        };
+        let listener =
+            if port == 0 { claim_listener() } else { tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind upstream") };
         let addr = listener.local_addr().expect("upstream address");
         let received = Arc::new(Mutex::new(Vec::new()));
         let raw = Arc::new(Mutex::new(Vec::new()));
@@ -505,8 +503,8 @@ pub fn read_status_line(s: &TcpStream) -> Option<String> {
 mod tests {
     /// 3 000 of the ~28 000 ephemeral ports handed out: a listener bound to port 0 without the
     /// check would land on one of them about once in ten tries.
-    #[test]
-    fn claimed_listeners_never_take_a_handed_out_port() {
+    #[tokio::test]
+    async fn claimed_listeners_never_take_a_handed_out_port() {
         let handed_out: std::collections::HashSet<u16> = (0..3000).map(|_| super::free_port()).collect();
         for _ in 0..1000 {
             let port = super::claim_listener().local_addr().unwrap().port();

@@ -261,8 +261,6 @@ async fn a_json_body_cut_at_the_inspection_limit_is_inspected_up_to_the_cut() {
 async fn leaky_app() -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = govgate_tests::claim_listener();
-    listener.set_nonblocking(true).unwrap();
-    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {

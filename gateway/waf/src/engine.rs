@@ -11,9 +11,10 @@ use crate::rule::{Gate, Rule};
 use crate::tcache::{ChainTable, TCache};
 use crate::transaction::{MatchBuffers, Transaction, TX_PRESET_NAMES};
 use crate::txcheck::TxCheck;
-use crate::txvars::{resolve_rule, resolve_tx_keys, TxNames, TxStore};
+use crate::txvars::{resolve_link, resolve_tx_keys, TxNames, TxStore};
 use crate::unions::{UnionPlan, UnionPlanBuilder};
 use crate::variables::{compile_targets, Targets};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -97,8 +98,8 @@ pub(crate) struct Inner {
     pub request_body_access: bool,
     pub response_body_access: bool,
     pub prefilter: Option<Prefilter>,
-    /// The numbering of the prefilter unions: chain groups ([`Rule::pf_group`]), target
-    /// sets ([`Rule::pf_targets`]) and their atoms.
+    /// The numbering of the prefilter unions: chain groups and target sets (see
+    /// [`Gate`]) and their atoms.
     pub unions: UnionPlan,
     pub chains: ChainTable,
     /// TX names with slots (see [`crate::txvars`]).
@@ -208,10 +209,7 @@ impl Loader {
     }
 
     fn rules_mut(&mut self) -> impl Iterator<Item = &mut Rule> {
-        self.entries.iter_mut().filter_map(|e| match e {
-            Entry::Rule(r) => Some(&mut **r),
-            Entry::Marker(_) => None,
-        })
+        rules_mut(&mut self.entries)
     }
 
     fn directive(&mut self, d: &Directive, base: &Path) -> Result<(), LoadError> {
@@ -367,8 +365,7 @@ impl Loader {
             actions,
             chain_id,
             pf_bit: None,
-            pf_group: None,
-            pf_targets: None,
+            gate: None,
             tx_check: None,
             tag_ids: Vec::new(),
         };
@@ -398,32 +395,31 @@ impl Loader {
             tx_names.intern(n);
         }
         resolve_tags(&mut entries);
-        for e in entries.iter_mut() {
-            if let Entry::Rule(r) = e {
-                resolve_rule(r, &mut tx_names);
-                let mut link: Option<&mut Rule> = Some(&mut **r);
-                while let Some(l) = link {
-                    l.tx_check = TxCheck::of(l);
-                    if !l.actions.multi_match && !l.is_action {
-                        if let Some(lits) = l.operator.necessary_literals() {
-                            l.pf_bit = Some(pfb.add(&lits));
-                            if l.targets.targets.iter().all(groupable) {
-                                let ts = unions.target_set(&l.targets);
-                                l.pf_group = Some(unions.group(ts, l.chain_id));
-                                l.pf_targets = Some(ts);
-                            }
-                        }
-                    }
-                    link = l.chained.as_deref_mut();
+        for r in rules_mut(&mut entries) {
+            r.for_each_link_mut(|l| {
+                resolve_link(l, &mut tx_names);
+                l.tx_check = TxCheck::of(l);
+                if l.actions.multi_match || l.is_action {
+                    return;
                 }
-            }
+                if let Some(lits) = l.operator.necessary_literals() {
+                    let bit = pfb.add(&lits);
+                    l.pf_bit = Some(bit);
+                    if l.targets.targets.iter().all(groupable) {
+                        let targets = unions.target_set(&l.targets);
+                        l.gate = Some(Gate { group: unions.group(targets, l.chain_id), targets, bit, chain_id: l.chain_id });
+                    }
+                }
+            });
         }
-        for e in entries.iter_mut() {
-            if let Entry::Rule(r) = e {
-                resolve_tx_keys(r, &tx_names);
-            }
+        // Target lists are final once every TX name has its slot: then links share equal ones.
+        let mut lists = HashMap::new();
+        for r in rules_mut(&mut entries) {
+            r.for_each_link_mut(|l| {
+                resolve_tx_keys(l, &tx_names);
+                share_target_list(l, &mut lists);
+            });
         }
-        share_target_lists(&mut entries);
         let (rules, phases) = phase_lists(entries);
         let inner = Inner {
             rules,
@@ -492,61 +488,54 @@ fn phase_lists(entries: Vec<Entry>) -> (Vec<Rule>, [Vec<Step>; 6]) {
             } else {
                 rule.actions.skip.map(|k| rank[(pos + 1 + k).min(list.len())])
             };
-            steps.push(Step { id: rule.id, rule: u32_of(*idx), jump: jump.map(u32_of), gate: rule.gate() });
+            steps.push(Step { id: rule.id, rule: u32_of(*idx), jump: jump.map(u32_of), gate: rule.gate });
         }
         steps
     });
     (rules, phases)
 }
 
-/// Gives the links with equal target lists one shared copy: CRS has a few dozen lists for
-/// hundreds of rules, so a request's walk reads each list's targets from memory once and
-/// finds them in the cache for the next rule over the same list.
-fn share_target_lists(entries: &mut [Entry]) {
-    let mut lists: std::collections::HashMap<String, Arc<Targets>> = std::collections::HashMap::new();
-    for e in entries.iter_mut() {
-        let Entry::Rule(r) = e else { continue };
-        let mut link: Option<&mut Rule> = Some(&mut **r);
-        while let Some(l) = link {
-            let shared = lists.entry(format!("{:?}", l.targets)).or_insert_with(|| l.targets.clone());
-            l.targets = shared.clone();
-            link = l.chained.as_deref_mut();
-        }
-    }
+/// The rules of `entries` (chain heads), in order.
+fn rules_mut(entries: &mut [Entry]) -> impl Iterator<Item = &mut Rule> {
+    entries.iter_mut().filter_map(|e| match e {
+        Entry::Rule(r) => Some(&mut **r),
+        Entry::Marker(_) => None,
+    })
+}
+
+/// Gives link `l` the copy in `lists` of a target list equal to its own (or makes its own that
+/// copy): CRS has a few dozen lists for hundreds of rules, so a request's walk reads each
+/// list's targets from memory once and finds them in the cache for the next rule over it.
+fn share_target_list(l: &mut Rule, lists: &mut HashMap<String, Arc<Targets>>) {
+    l.targets = lists.entry(format!("{:?}", l.targets)).or_insert_with(|| l.targets.clone()).clone();
 }
 
 /// Numbers every tag (case-folded) that a rule carries, gives each rule its sorted
 /// [`Rule::tag_ids`] and each `ctl` that names a tag the tag's id.
 fn resolve_tags(entries: &mut [Entry]) {
-    let mut ids: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-    for e in entries.iter_mut() {
-        if let Entry::Rule(r) = e {
-            let mut own: Vec<u32> = r
-                .actions
-                .tags
-                .iter()
-                .map(|t| {
-                    let n = ids.len() as u32;
-                    *ids.entry(t.to_ascii_lowercase()).or_insert(n)
-                })
-                .collect();
-            own.sort_unstable();
-            own.dedup();
-            r.tag_ids = own;
-        }
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    for r in rules_mut(entries) {
+        let mut own: Vec<u32> = r
+            .actions
+            .tags
+            .iter()
+            .map(|t| {
+                let n = ids.len() as u32;
+                *ids.entry(t.to_ascii_lowercase()).or_insert(n)
+            })
+            .collect();
+        own.sort_unstable();
+        own.dedup();
+        r.tag_ids = own;
     }
-    for e in entries.iter_mut() {
-        if let Entry::Rule(r) = e {
-            let mut link: Option<&mut Rule> = Some(&mut **r);
-            while let Some(l) = link {
-                for c in l.actions.ctls.iter_mut() {
-                    if let Ctl::RemoveByTag(t) | Ctl::RemoveTargetByTag(t, _, _) = c {
-                        t.id = ids.get(&t.name.to_ascii_lowercase()).copied().unwrap_or(TagRef::NONE);
-                    }
+    for r in rules_mut(entries) {
+        r.for_each_link_mut(|l| {
+            for c in l.actions.ctls.iter_mut() {
+                if let Ctl::RemoveByTag(t) | Ctl::RemoveTargetByTag(t, _, _) = c {
+                    t.id = ids.get(&t.name.to_ascii_lowercase()).copied().unwrap_or(TagRef::NONE);
                 }
-                link = l.chained.as_deref_mut();
             }
-        }
+        });
     }
 }
 

@@ -38,14 +38,8 @@ pub struct Rule {
     pub chain_id: u32,
     /// Bit in the shared literal prefilter, for `@rx` rules that have necessary literals.
     pub pf_bit: Option<u32>,
-    /// Prefilter group: links with the same targets, exclusions and chain share
-    /// one union of their values' prefilter scans per phase, so a link whose
-    /// literals occur in none of the values is skipped without visiting them.
-    pub pf_group: Option<u32>,
-    /// The group's targets and exclusions without the chain (shared by the groups that differ
-    /// only in their chain): the union of the raw values' scans decides for every such group
-    /// whose chain leaves all of the values as they are (see `Transaction::group_may_match`).
-    pub pf_targets: Option<u32>,
+    /// The link's prefilter gate, when its literals and targets allow one.
+    pub gate: Option<Gate>,
     /// The link's fast path when it only compares one TX variable (see [`crate::txcheck`]);
     /// set when the engine is built.
     pub tx_check: Option<TxCheck>,
@@ -54,15 +48,19 @@ pub struct Rule {
     pub tag_ids: Vec<u32>,
 }
 
-/// What the prefilter needs to rule a link out (see `Transaction::gate_open`): its group,
-/// target set and literal bit, and its transformation chain. Copied into the engine's
-/// per-phase [`crate::engine::Step`] list, so that skipping a rule does not read the
-/// rule itself (nine cache lines, most of them cold on a request's first visit).
+/// What the prefilter needs to rule a link out (see `Transaction::gate_open`). A head link's
+/// gate is also in the engine's per-phase [`crate::engine::Step`] list, so that skipping a
+/// rule does not read the rule itself (nine cache lines, most of them cold on a request's
+/// first visit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gate {
-    /// [`Rule::pf_group`].
+    /// Prefilter group: links with the same targets, exclusions and chain share one union of
+    /// their values' prefilter scans per phase, so a link whose literals occur in none of the
+    /// values is skipped without visiting them.
     pub group: u32,
-    /// [`Rule::pf_targets`].
+    /// The group's targets and exclusions without the chain (shared by the groups that differ
+    /// only in their chain): the union of the raw values' scans decides for every such group
+    /// whose chain leaves all of the values as they are.
     pub targets: u32,
     /// [`Rule::pf_bit`].
     pub bit: u32,
@@ -71,9 +69,13 @@ pub struct Gate {
 }
 
 impl Rule {
-    /// The link's prefilter gate, when its literals and targets allow one.
-    pub fn gate(&self) -> Option<Gate> {
-        Some(Gate { group: self.pf_group?, targets: self.pf_targets?, bit: self.pf_bit?, chain_id: self.chain_id })
+    /// Calls `f` on the rule and then on each further link of its chain.
+    pub fn for_each_link_mut(&mut self, mut f: impl FnMut(&mut Rule)) {
+        let mut link = Some(self);
+        while let Some(l) = link {
+            f(l);
+            link = l.chained.as_deref_mut();
+        }
     }
 
     /// Whether the rule carries tag `t` (case-insensitive).

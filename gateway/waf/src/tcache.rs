@@ -106,7 +106,7 @@ pub struct TCache {
     slots: Vec<Slot>,
     /// Prefilter scans of slots, `words` per scan.
     scans: Vec<u64>,
-    /// Per prefilter group (see `Rule::pf_group`): 1 + offset of the union of its
+    /// Per prefilter group (see `Gate::group`): 1 + offset of the union of its
     /// values' scans in `unions` (0: not computed in this phase).
     groups: Vec<u32>,
     unions: Vec<u64>,

@@ -848,9 +848,10 @@ impl Transaction {
             self.run_link_actions(rule, head);
             return true;
         }
-        // The group's union covers all of the link's targets, so it may also rule out a
-        // link some of whose targets a `ctl` removed (fewer values can only match less).
-        if !self.group_may_match(rule) {
+        // A head's gate was checked on its step (`run_phase`). The group's union covers all
+        // of the link's targets, so it may also rule out a link some of whose targets a `ctl`
+        // removed (fewer values can only match less).
+        if !is_head && rule.gate.is_some_and(|g| !self.gate_open(g, rule)) {
             return false;
         }
         if let Some(c) = self.tx_fast_path(rule) {
@@ -963,15 +964,10 @@ impl Transaction {
         rule.operator.matches(value, arg.as_deref(), None) != rule.operator.negated
     }
 
-    /// False when the link's prefilter group proves that none of its values can
-    /// match: the union of the group's value scans lacks all of the link's
-    /// literals. The union is computed once per phase for all links of the group.
-    fn group_may_match(&self, rule: &Rule) -> bool {
-        rule.gate().is_none_or(|g| self.gate_open(g, rule))
-    }
-
-    /// [`Self::group_may_match`] of the link whose gate is `g`: reads `rule` only to compute a
-    /// union that no link of the phase needed before.
+    /// False when the prefilter group of link `rule` (its gate `g`) proves that none of its
+    /// values can match: the union of the group's value scans lacks all of the link's literals.
+    /// The union is computed once per phase for all links of the group; `rule` is read only to
+    /// compute a union that no link of the phase needed before.
     fn gate_open(&self, g: Gate, rule: &Rule) -> bool {
         let inner = &self.engine.inner;
         let Some(pf) = inner.prefilter.as_ref() else { return true };

@@ -3,7 +3,7 @@
 //! Every TX name the rules spell out (`setvar:tx.foo`, `TX:foo` targets,
 //! `%{tx.foo}` macros, the capture keys `0`..`9`) is interned into a slot
 //! number when the engine is built ([`TxNames`]), and the references are
-//! resolved to slots then ([`resolve_rule`]). A transaction keeps its TX
+//! resolved to slots then ([`resolve_link`]). A transaction keeps its TX
 //! collection in a [`TxStore`]: a vector indexed by slot, whose short values
 //! live inline, so the request path neither hashes nor allocates for them.
 //! Names only known at run time (keys built from macros, such as
@@ -73,49 +73,41 @@ fn resolve_macro(m: &mut Macro, names: &mut TxNames) {
     }
 }
 
-/// Interns the TX names a rule (and its chain links) use and stores their slots.
-pub fn resolve_rule(rule: &mut Rule, names: &mut TxNames) {
-    let mut link = Some(rule);
-    while let Some(l) = link {
-        for t in &mut Arc::make_mut(&mut l.targets).targets {
-            if let (Var::Tx, KeySel::Exact(k)) = (t.var, &t.key) {
-                t.tx_slot = std::str::from_utf8(k).ok().map(|k| names.intern(k));
-            }
+/// Interns the TX names a link uses and stores their slots.
+pub fn resolve_link(l: &mut Rule, names: &mut TxNames) {
+    for t in &mut Arc::make_mut(&mut l.targets).targets {
+        if let (Var::Tx, KeySel::Exact(k)) = (t.var, &t.key) {
+            t.tx_slot = std::str::from_utf8(k).ok().map(|k| names.intern(k));
         }
-        for sv in &mut l.actions.setvars {
-            let (key, value) = sv.parts_mut();
-            if let Some(lit) = key.name.literal_ref().and_then(|l| std::str::from_utf8(l).ok()) {
-                key.slot = Some(names.intern(lit));
-            } else {
-                resolve_macro(&mut key.name, names);
-            }
-            if let Some(v) = value {
-                resolve_macro(v, names);
-            }
+    }
+    for sv in &mut l.actions.setvars {
+        let (key, value) = sv.parts_mut();
+        if let Some(lit) = key.name.literal_ref().and_then(|l| std::str::from_utf8(l).ok()) {
+            key.slot = Some(names.intern(lit));
+        } else {
+            resolve_macro(&mut key.name, names);
         }
-        for m in [&mut l.actions.msg, &mut l.actions.logdata].into_iter().flatten() {
-            resolve_macro(m, names);
+        if let Some(v) = value {
+            resolve_macro(v, names);
         }
-        if let Some(Arg::Macro(m)) = l.operator.op.arg_mut() {
-            resolve_macro(m, names);
-        }
-        link = l.chained.as_deref_mut();
+    }
+    for m in [&mut l.actions.msg, &mut l.actions.logdata].into_iter().flatten() {
+        resolve_macro(m, names);
+    }
+    if let Some(Arg::Macro(m)) = l.operator.op.arg_mut() {
+        resolve_macro(m, names);
     }
 }
 
 /// Gives every `TX` target without a slot of its own (`TX`, `TX:/regex/`) the slots of the
 /// interned names its key selects (see [`crate::variables::Target::tx_slots`]), so that a
-/// transaction visits those slots rather than testing the key on every name. Call it once
-/// every rule's names are interned.
-pub fn resolve_tx_keys(rule: &mut Rule, names: &TxNames) {
-    let mut link = Some(rule);
-    while let Some(l) = link {
-        for t in &mut Arc::make_mut(&mut l.targets).targets {
-            if t.var == Var::Tx && t.tx_slot.is_none() {
-                t.tx_slots = (0..names.len() as u32).filter(|&s| t.key.matches(names.name(s).as_bytes())).collect();
-            }
+/// transaction visits those slots rather than testing the key on every name. Call it on each
+/// link once every rule's names are interned.
+pub fn resolve_tx_keys(l: &mut Rule, names: &TxNames) {
+    for t in &mut Arc::make_mut(&mut l.targets).targets {
+        if t.var == Var::Tx && t.tx_slot.is_none() {
+            t.tx_slots = (0..names.len() as u32).filter(|&s| t.key.matches(names.name(s).as_bytes())).collect();
         }
-        link = l.chained.as_deref_mut();
     }
 }
 

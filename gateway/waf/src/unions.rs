@@ -2,8 +2,8 @@
 //! atoms the unions of raw values are built from.
 //!
 //! Three kinds of union share the memo's group table, in this order:
-//! * chain groups ([`crate::rule::Rule::pf_group`]): a target set's values after a chain;
-//! * target sets ([`crate::rule::Rule::pf_targets`]): the raw values of a target list with
+//! * chain groups ([`crate::rule::Gate::group`]): a target set's values after a chain;
+//! * target sets ([`crate::rule::Gate::targets`]): the raw values of a target list with
 //!   its exclusions;
 //! * atoms: the raw values of one target that selects many values (a whole collection, or
 //!   the members whose key matches a regex) with the exclusions of its variable (the only
