@@ -55,12 +55,13 @@ bench: build
 	GOVGATE_BIN=$(CURDIR)/$(BIN) bash bench/run.sh
 
 # The profile-guided build recommended for production (bench/pgo.sh: instrumented build, training
-# on CRS's regression requests and on wrk through the gateway, optimised build): target/pgo/release/govgate.
+# on CRS's regression requests and on wrk through the gateway, optimised build, then BOLT's code
+# layout): target/pgo/govgate.
 pgo: prerequisites
 	bash bench/pgo.sh
 
 bench-pgo: pgo
-	GOVGATE_BIN=$(CURDIR)/target/pgo/release/govgate bash bench/run.sh
+	GOVGATE_BIN=$(CURDIR)/target/pgo/govgate bash bench/run.sh
 
 # Bounded fuzzing (FUZZ_SECONDS each): the WAF's rule parser, request inspection and literal scanner, and the
 # certificate decoder, path validation and CMS verification.
