@@ -6,8 +6,8 @@
 #   bash bench/pgo.sh            # → target/pgo/govgate and the WAF engine benchmark
 #   GOVGATE_BIN=target/pgo/govgate bash bench/run.sh
 #
-# Four steps, each in its own target directory so that the ordinary build in target/release is
-# left alone (a change of RUSTFLAGS would rebuild it):
+# Four steps; the two cargo builds have target directories of their own, so that the ordinary
+# build in target/release is left alone (a change of RUSTFLAGS would rebuild it):
 #   1. an instrumented build (-Cprofile-generate) in target/pgo-gen;
 #   2. training, on traffic that is not the benchmarks' own requests:
 #      - CRS's regression suite (gateway/waf/tests/crs_regression.rs: the ~4 900 requests of
