@@ -485,6 +485,36 @@ async fn issue_code(ctx: &Ctx, areq: &AuthRequest, s: &Session, locale: Locale) 
     Ok(respond(ctx, &areq.redirect_uri, areq.response_mode, areq.state.as_deref(), vec![("code".into(), code)], locale))
 }
 
+/// Signs user `user_id` in after a successful login step (`acr` `pwd`, `otp` or `cert`, with
+/// the methods `amr`): starts the session, records the login for the audit log (`actor`: the
+/// name the user is known by) and goes on with the authorization request of form `f`.
+async fn complete_login(
+    ctx: &Ctx,
+    req: &IdpRequest,
+    f: &FormCtx,
+    user_id: &str,
+    actor: &str,
+    acr: &str,
+    amr: &[&str],
+) -> Result<IdpResponse, IdpError> {
+    let amr: Vec<String> = amr.iter().map(|m| m.to_string()).collect();
+    let (session, cookies) = start_session(ctx, req, user_id, acr, &amr).await?;
+    audit::record(
+        &ctx.store,
+        AuditEvent {
+            event: "login",
+            outcome: "success",
+            actor: Some(actor),
+            subject: Some(user_id),
+            client_id: Some(&f.client.id),
+            ip: Some(&req.client_ip.to_string()),
+            detail: serde_json::json!({"acr": acr}),
+        },
+    )
+    .await;
+    after_login(ctx, req, Some(&f.id), &f.areq, &f.client, &session, cookies, f.locale).await
+}
+
 /// Start a new SSO session (always a new id) and return its Set-Cookie.
 async fn start_session(ctx: &Ctx, req: &IdpRequest, user_id: &str, acr: &str, amr: &[String]) -> Result<(Session, Vec<String>), IdpError> {
     let now = crate::now();
@@ -612,22 +642,7 @@ pub async fn login(ctx: &Ctx, req: &IdpRequest) -> Result<IdpResponse, IdpError>
         ctx.store.update_auth_request(&f.id, &serde_json::to_value(&areq)?).await?;
         return Ok(simple_form(ctx, req, "otp.html", "title_otp", &f.id, f.locale, minijinja::context! { action => ctx.path("/otp") }));
     }
-    let amr = vec!["pwd".to_string()];
-    let (session, cookies) = start_session(ctx, req, &user.id, "pwd", &amr).await?;
-    audit::record(
-        &ctx.store,
-        AuditEvent {
-            event: "login",
-            outcome: "success",
-            actor: Some(&username),
-            subject: Some(&user.id),
-            client_id: Some(&f.client.id),
-            ip: Some(&ip),
-            detail: serde_json::json!({"acr": "pwd"}),
-        },
-    )
-    .await;
-    after_login(ctx, req, Some(&f.id), &f.areq, &f.client, &session, cookies, f.locale).await
+    complete_login(ctx, req, &f, &user.id, &username, "pwd", &["pwd"]).await
 }
 
 /// A certificate the gateway refused: its subject and the message key of the reason.
@@ -689,22 +704,7 @@ async fn cert_login(ctx: &Ctx, req: &IdpRequest, f: FormCtx) -> Result<IdpRespon
         page.status = 400;
         return Ok(page.noting(AuthFailure::Certificate, None));
     };
-    let amr = vec!["hwk".to_string()];
-    let (session, cookies) = start_session(ctx, req, &user.id, "cert", &amr).await?;
-    audit::record(
-        &ctx.store,
-        AuditEvent {
-            event: "login",
-            outcome: "success",
-            actor: Some(&user.username),
-            subject: Some(&user.id),
-            client_id: Some(&f.client.id),
-            ip: Some(&ip),
-            detail: serde_json::json!({"acr": "cert"}),
-        },
-    )
-    .await;
-    after_login(ctx, req, Some(&f.id), &f.areq, &f.client, &session, cookies, f.locale).await
+    complete_login(ctx, req, &f, &user.id, &user.username, "cert", &["hwk"]).await
 }
 
 /// POST `/otp`: the TOTP step after a correct password.
@@ -766,22 +766,7 @@ pub async fn otp(ctx: &Ctx, req: &IdpRequest) -> Result<IdpResponse, IdpError> {
         return Ok(r.noting(what, Some(&user.username)));
     }
     throttle::clear(&ctx.store, &key).await?;
-    let amr = vec!["pwd".to_string(), "otp".to_string()];
-    let (session, cookies) = start_session(ctx, req, &user.id, "otp", &amr).await?;
-    audit::record(
-        &ctx.store,
-        AuditEvent {
-            event: "login",
-            outcome: "success",
-            actor: Some(&user.username),
-            subject: Some(&user.id),
-            client_id: Some(&f.client.id),
-            ip: Some(&ip),
-            detail: serde_json::json!({"acr": "otp"}),
-        },
-    )
-    .await;
-    after_login(ctx, req, Some(&f.id), &f.areq, &f.client, &session, cookies, f.locale).await
+    complete_login(ctx, req, &f, &user.id, &user.username, "otp", &["pwd", "otp"]).await
 }
 
 /// POST `/consent`: allow or deny.
