@@ -34,6 +34,10 @@
 #                    and pingora-bare (gateway/examples/bare_proxy.rs: pingora with no filter,
 #                    log or metric, the gateway's settings; what pingora itself costs)
 #   GOVGATE_CRS_DIR  the OWASP CRS for those two [../shared/crs beside the repository]
+#   MODSEC_AUDIT     ModSecurity's audit log for nginx-modsec [off]: `off` (SecAuditEngine Off);
+#                    `relevant`, as Debian's /etc/nginx/modsecurity.conf ships it (RelevantOnly,
+#                    status ^(?:5|4(?!04)), parts ABIJDEFHZ, one serial file): a transaction in
+#                    which a rule matched is written, as the gateway writes an attack event
 #   GATEWAY_THREADS, WORK_STEALING, KEEPALIVE_POOL
 #                    override [server] threads / work_stealing / upstream_keepalive_pool_size
 #                    of both bench policies (for tuning sweeps) [as in bench/*.toml]
@@ -69,6 +73,7 @@ REQUEST=${REQUEST:-bare}
 WRK_THREADS=${WRK_THREADS:-2}
 TARGETS=${TARGETS:-"gateway-plain gateway-ratelimit nginx"}
 NGINX_WORKERS=${NGINX_WORKERS:-2}
+MODSEC_AUDIT=${MODSEC_AUDIT:-off}
 PORT_BASE=${PORT_BASE:-18700}
 # On a shared machine, run everything of the benchmark (upstream, proxy, wrk) at a higher
 # priority than other work, the same for all three proxies. Only root may lower nice values.
@@ -91,6 +96,7 @@ die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
 for t in $TARGETS; do
         [[ -n "${PORT[$t]:-}" ]] || die "unknown target '$t' in TARGETS (known: ${!PORT[*]})"
 done
+[[ $MODSEC_AUDIT == off || $MODSEC_AUDIT == relevant ]] || die "unknown MODSEC_AUDIT '$MODSEC_AUDIT' (known: off, relevant)"
 
 # --- tools ------------------------------------------------------------------------------------
 if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
@@ -313,6 +319,17 @@ prepare_gateway() {
     echo >&2
 }
 
+# modsec_audit_conf DIR : the audit-log directives of MODSEC_AUDIT (see above).
+modsec_audit_conf() {
+    case $MODSEC_AUDIT in
+        off) echo "SecAuditEngine Off" ;;
+        relevant)
+            printf '%s\n' 'SecAuditEngine RelevantOnly' 'SecAuditLogRelevantStatus "^(?:5|4(?!04))"' \
+                'SecAuditLogParts ABIJDEFHZ' 'SecAuditLogType Serial' "SecAuditLog $1/modsec_audit.log"
+            ;;
+    esac
+}
+
 # prepare_nginx TARGET : nginx as a plain reverse proxy, or (nginx-modsec) with ModSecurity 3
 # running the CRS at PL1 in blocking mode on requests and responses (response bodies of the same
 # types as the gateway inspects, up to the same 512 KiB).
@@ -331,7 +348,7 @@ SecResponseBodyAccess On
 SecResponseBodyMimeType text/plain text/html text/xml application/json
 SecResponseBodyLimit 524288
 SecResponseBodyLimitAction ProcessPartial
-SecAuditEngine Off
+$(modsec_audit_conf "$dir")
 SecPcreMatchLimit 1000
 SecPcreMatchLimitRecursion 1000
 Include $CRS_DIR/crs-setup.conf.example
@@ -559,7 +576,9 @@ if [[ -n "${RATE:-}" ]]; then
 else
     load="wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency"
 fi
-echo "$load, $REQUEST request; median of $ROUNDS interleaved round(s), each after a ${WARMUP}s warm-up; $(nproc) cores"
+audit=""
+[[ " $TARGETS " == *" nginx-modsec "* ]] && audit="; ModSecurity audit log $MODSEC_AUDIT"
+echo "$load, $REQUEST request$audit; median of $ROUNDS interleaved round(s), each after a ${WARMUP}s warm-up; $(nproc) cores"
 printf '%-20s %12s %10s %16s\n' name requests/s "p99 ms" "proxy CPU us/req"
 for t in $TARGETS; do
     printf '%-20s %12.0f %10.3f %16.1f\n' "$t" "${RPS[$t]}" "${P99[$t]}" "${CPU[$t]}"
