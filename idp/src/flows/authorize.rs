@@ -497,8 +497,7 @@ async fn complete_login(
     acr: &str,
     amr: &[&str],
 ) -> Result<IdpResponse, IdpError> {
-    let amr: Vec<String> = amr.iter().map(|m| m.to_string()).collect();
-    let (session, cookies) = start_session(ctx, req, user_id, acr, &amr).await?;
+    let (session, cookies) = start_session(ctx, req, user_id, acr, amr).await?;
     audit::record(
         &ctx.store,
         AuditEvent {
@@ -516,7 +515,7 @@ async fn complete_login(
 }
 
 /// Start a new SSO session (always a new id) and return its Set-Cookie.
-async fn start_session(ctx: &Ctx, req: &IdpRequest, user_id: &str, acr: &str, amr: &[String]) -> Result<(Session, Vec<String>), IdpError> {
+async fn start_session(ctx: &Ctx, req: &IdpRequest, user_id: &str, acr: &str, amr: &[&str]) -> Result<(Session, Vec<String>), IdpError> {
     let now = crate::now();
     if let Some(old) = req.cookie(SESSION_COOKIE) {
         if let Some(s) = ctx.store.session_by_cookie(old, now).await? {

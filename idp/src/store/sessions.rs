@@ -20,14 +20,7 @@ pub struct Session {
 
 impl Store {
     /// Create a session; returns the cookie value (only its hash is stored) and the session.
-    pub async fn create_session(
-        &self,
-        user_id: &str,
-        acr: &str,
-        amr: &[String],
-        now: i64,
-        ttl: i64,
-    ) -> Result<(String, Session), IdpError> {
+    pub async fn create_session(&self, user_id: &str, acr: &str, amr: &[&str], now: i64, ttl: i64) -> Result<(String, Session), IdpError> {
         let cookie = random_token();
         let sid = uuid::Uuid::new_v4().to_string();
         sqlx::query("INSERT INTO sessions (id_hash, sid, user_id, auth_time, acr, amr, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
@@ -41,7 +34,17 @@ impl Store {
             .bind(now + ttl)
             .execute(&self.pool)
             .await?;
-        Ok((cookie, Session { sid, user_id: user_id.into(), auth_time: now, acr: acr.into(), amr: amr.to_vec(), expires_at: now + ttl }))
+        Ok((
+            cookie,
+            Session {
+                sid,
+                user_id: user_id.into(),
+                auth_time: now,
+                acr: acr.into(),
+                amr: amr.iter().map(|m| m.to_string()).collect(),
+                expires_at: now + ttl,
+            },
+        ))
     }
 
     /// The live session for a cookie value, if any.
