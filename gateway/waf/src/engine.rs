@@ -399,7 +399,7 @@ impl Loader {
             r.for_each_link_mut(|l| {
                 resolve_link(l, &mut tx_names);
                 l.tx_check = TxCheck::of(l);
-                if l.actions.multi_match || l.is_action {
+                if l.is_action {
                     return;
                 }
                 if let Some(lits) = l.operator.necessary_literals() {
@@ -407,7 +407,8 @@ impl Loader {
                     l.pf_bit = Some(bit);
                     if l.targets.targets.iter().all(groupable) {
                         let targets = unions.target_set(&l.targets);
-                        l.gate = Some(Gate { group: unions.group(targets, l.chain_id), targets, bit, chain_id: l.chain_id });
+                        let group = unions.group(targets, l.chain_id, l.actions.multi_match);
+                        l.gate = Some(Gate { group, targets, bit, chain_id: l.chain_id });
                     }
                 }
             });

@@ -153,7 +153,18 @@ fn required(h: &regex_syntax::hir::Hir) -> Info {
                 }
             };
             for sub in subs {
-                match required(sub) {
+                let info = required(sub);
+                // An exact part before an alternation whose branches are not all exact also
+                // goes into each branch: `s(?:db|ys…)` needs `sdb` or what `ys…` needs, where
+                // the alternation alone offers `db`, too short to scan for.
+                if let (Info::Any | Info::Contains(_), HirKind::Alternation(branches), Some(cur)) = (&info, sub.kind(), exact.as_deref()) {
+                    if cur.iter().any(|c| !c.is_empty()) {
+                        if let Info::Contains(c) = distribute(cur, branches) {
+                            consider(Some(c), &mut best);
+                        }
+                    }
+                }
+                match info {
                     Info::Exact(e) => {
                         exact = match exact.take() {
                             Some(cur) if cur.len() * e.len() <= MAX_EXACT => {
@@ -188,29 +199,40 @@ fn required(h: &regex_syntax::hir::Hir) -> Info {
                 None => Info::Any,
             }
         }
-        HirKind::Alternation(subs) => {
-            let mut all_exact = true;
-            let mut set: Vec<Vec<u8>> = Vec::new();
-            for sub in subs {
-                match required(sub) {
-                    Info::Exact(e) => set.extend(e),
-                    Info::Contains(c) => {
-                        all_exact = false;
-                        set.extend(c);
-                    }
-                    Info::Any => return Info::Any,
-                }
-                if set.len() > MAX_SET * 4 {
-                    return Info::Any;
-                }
+        HirKind::Alternation(subs) => either(subs.iter().map(required)),
+    }
+}
+
+/// What an alternation of sub-patterns with these [`Info`]s tells about its matches.
+fn either(branches: impl Iterator<Item = Info>) -> Info {
+    let mut all_exact = true;
+    let mut set: Vec<Vec<u8>> = Vec::new();
+    for info in branches {
+        match info {
+            Info::Exact(e) => set.extend(e),
+            Info::Contains(c) => {
+                all_exact = false;
+                set.extend(c);
             }
-            if all_exact && set.len() <= MAX_EXACT {
-                Info::Exact(set)
-            } else {
-                Info::Contains(minimize(set)).weaken()
-            }
+            Info::Any => return Info::Any,
+        }
+        if set.len() > MAX_SET * 4 {
+            return Info::Any;
         }
     }
+    if all_exact && set.len() <= MAX_EXACT {
+        Info::Exact(set)
+    } else {
+        Info::Contains(minimize(set)).weaken()
+    }
+}
+
+/// [`required`] of `(?:p1|p2|…)(?:b1|b2|…)` taken as `p1b1|p1b2|…|p2b1|…`, for the exact
+/// prefixes `prefixes` and the alternation's `branches`. (Not built as one alternation:
+/// `Hir::alternation` would factor the common prefix out again.)
+fn distribute(prefixes: &[Vec<u8>], branches: &[regex_syntax::hir::Hir]) -> Info {
+    use regex_syntax::hir::Hir;
+    either(prefixes.iter().flat_map(|p| branches.iter().map(move |b| required(&Hir::concat(vec![Hir::literal(p.clone()), b.clone()])))))
 }
 
 fn extract(hir: &regex_syntax::hir::Hir, kind: ExtractKind) -> Option<Vec<Vec<u8>>> {
@@ -344,6 +366,10 @@ mod tests {
         assert!(necessary_literals("[ab]x").is_none());
         // An alternative without literals defeats the filter.
         assert!(necessary_literals("foo|\\d+").is_none());
+        // An exact part goes into the branches of the alternation after it, so that a short
+        // exact branch (`db`) is kept as `sdb`.
+        let l = necessary_literals("(?i)\\bs(?:db|ys(?:aux|tem)?\\d)\\b").unwrap_or_default();
+        assert_eq!(l, vec![b"sdb".to_vec(), b"sys".to_vec()]);
     }
 
     /// A rule skipped by the prefilter must really be unable to match:
@@ -355,6 +381,8 @@ mod tests {
             ("(?i)on(?:load|error)\\s*=", &["<img ONERROR =", "onload="]),
             ("(?:\\.\\./|\\.\\.\\\\)+etc", &["../../etc", "..\\etc"]),
             ("[Jj][Aa][Vv][Aa]script:", &["JaVascript:", "javascript:"]),
+            ("(?i)\\bs(?:db|ys(?:aux|tem)?\\d)\\b", &["SDB", "sys1", "SysTem2"]),
+            ("(?i)x(?:ab|cd(?:e|f+)*)y", &["XABY", "xcdy", "xcdffey"]),
         ];
         for (re, samples) in cases {
             let lits = necessary_literals(re).unwrap_or_default();

@@ -36,7 +36,8 @@ pub struct Rule {
     pub is_action: bool,
     /// Node of `transforms` in the engine's [`crate::tcache::ChainTable`] (same list, same id).
     pub chain_id: u32,
-    /// Bit in the shared literal prefilter, for `@rx` rules that have necessary literals.
+    /// Bit in the shared literal prefilter, for `@rx` and short `@pm` links that have
+    /// necessary literals.
     pub pf_bit: Option<u32>,
     /// The link's prefilter gate, when its literals and targets allow one.
     pub gate: Option<Gate>,
@@ -54,9 +55,9 @@ pub struct Rule {
 /// first visit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gate {
-    /// Prefilter group: links with the same targets, exclusions and chain share one union of
-    /// their values' prefilter scans per phase, so a link whose literals occur in none of the
-    /// values is skipped without visiting them.
+    /// Prefilter group: links with the same targets, exclusions and chain (and `multiMatch`,
+    /// see [`crate::unions`]) share one union of their values' prefilter scans per phase, so
+    /// a link whose literals occur in none of the values is skipped without visiting them.
     pub group: u32,
     /// The group's targets and exclusions without the chain (shared by the groups that differ
     /// only in their chain): the union of the raw values' scans decides for every such group

@@ -975,7 +975,8 @@ impl Transaction {
             return bit_set(u, g.bit);
         }
         // Usually the chain leaves every value as it is, as far as the scan can tell: then the
-        // union of the raw values' scans decides, shared by every chain over the same targets.
+        // union of the raw values' scans decides, shared by every chain over the same targets
+        // (and for `multiMatch`, every prefix of the chain leaves them as they are too).
         let t = inner.unions.set_union(g.targets);
         if self.tcache.borrow().group(t, pf).is_none() {
             self.fill_set_union(g.targets, pf);
@@ -985,6 +986,12 @@ impl Transaction {
             if cache.union_changes(t) & inner.chains.scan_steps(g.chain_id) == 0 {
                 return cache.group(t, pf).is_none_or(|u| bit_set(u, g.bit));
             }
+        }
+        // A `multiMatch` link's operator also sees each intermediate value. Scanning all of them
+        // costs more than the link itself (measured), so its group is never filled and the gate
+        // stays open.
+        if inner.unions.every_step(g.group) {
+            return true;
         }
         self.fill_union(&rule.targets.targets, &rule.targets.exclusions, g.group, pf, |cache: &mut TCache, raw: &[u8]| {
             let slot = cache.scan_slot(&inner.chains, raw, g.chain_id);

@@ -278,6 +278,25 @@ fn multi_match_sees_every_intermediate_value_of_request_data() {
 }
 
 #[test]
+fn multi_match_links_are_gated_by_their_literals_at_every_step() {
+    // A multiMatch link is skipped when none of its literals is in any value, but its
+    // literal may be in the raw value only (a case-sensitive regex and a lower-cased chain, or
+    // a literal that decoding removes) or only after a step (decoding): all must still match.
+    let e = engine(
+        r#"SecRule ARGS "@rx XyZzy" "id:1,phase:2,deny,status:403,multiMatch,t:lowercase"
+           SecRule ARGS "@rx <script" "id:2,phase:2,deny,status:406,multiMatch,t:none,t:urlDecodeUni,t:lowercase"
+           SecRule ARGS "@rx a%3Cb" "id:3,phase:2,deny,status:407,multiMatch,t:urlDecodeUni""#,
+    );
+    let status = |uri: &str| get(&e, uri).intervention().map(|i| i.status);
+    assert_eq!(status("/?a=XyZzy"), Some(403));
+    assert_eq!(status("/?a=a%253Cb"), Some(407));
+    assert_eq!(status("/?a=xyzzy"), None);
+    assert_eq!(status("/?a=%3Cscript"), Some(406));
+    assert_eq!(status("/?a=%3CSCRIPT"), Some(406));
+    assert_eq!(status("/?a=plain&b=other"), None);
+}
+
+#[test]
 fn ctl_removes_rules_and_targets_by_tag() {
     // Tags are compared case-insensitively, like ModSecurity; a tag no rule carries removes nothing.
     let e = engine(
