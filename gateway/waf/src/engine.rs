@@ -10,6 +10,7 @@ use crate::prefilter::{Prefilter, PrefilterBuilder};
 use crate::rule::{Gate, Rule};
 use crate::tcache::{ChainTable, TCache};
 use crate::transaction::{MatchBuffers, Transaction, TX_PRESET_NAMES};
+use crate::transforms::ALWAYS_CHANGE;
 use crate::txcheck::TxCheck;
 use crate::txvars::{resolve_link, resolve_tx_keys, TxNames, TxStore};
 use crate::unions::{UnionPlan, UnionPlanBuilder};
@@ -390,6 +391,7 @@ impl Loader {
         // Target sets by their (targets, exclusions); groups by (target set, chain).
         let mut unions = UnionPlanBuilder::default();
         let mut entries = self.entries;
+        let chains = &self.chains;
         let mut tx_names = TxNames::default();
         for n in TX_PRESET_NAMES {
             tx_names.intern(n);
@@ -399,13 +401,18 @@ impl Loader {
             r.for_each_link_mut(|l| {
                 resolve_link(l, &mut tx_names);
                 l.tx_check = TxCheck::of(l);
-                if l.is_action {
+                let groupable = l.targets.targets.iter().all(groupable);
+                // A `multiMatch` link uses its literals only through its gate, which stays open
+                // when a step of its chain changes every value (`t:base64Decode`; see
+                // `unions`): then it needs neither.
+                let multi_gate_open = l.actions.multi_match && (!groupable || chains.scan_steps(l.chain_id) & ALWAYS_CHANGE != 0);
+                if l.is_action || multi_gate_open {
                     return;
                 }
                 if let Some(lits) = l.operator.necessary_literals() {
                     let bit = pfb.add(&lits);
                     l.pf_bit = Some(bit);
-                    if l.targets.targets.iter().all(groupable) {
+                    if groupable {
                         let targets = unions.target_set(&l.targets);
                         let group = unions.group(targets, l.chain_id, l.actions.multi_match);
                         l.gate = Some(Gate { group, targets, bit, chain_id: l.chain_id });

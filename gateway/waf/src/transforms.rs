@@ -235,7 +235,7 @@ impl Transform {
     };
 
     /// This transformation's bit in a [`ChangeSet`].
-    pub fn bit(self) -> ChangeSet {
+    pub const fn bit(self) -> ChangeSet {
         1 << (self as u32)
     }
 
@@ -248,6 +248,17 @@ impl Transform {
 
 /// A set of transformations (bit `t as u32` for each [`Transform`] `t`).
 pub type ChangeSet = u32;
+
+/// The transformations that [`changes`] counts as changing every value: encoders, decoders
+/// whose input has no telltale byte, and digests.
+pub const ALWAYS_CHANGE: ChangeSet = Transform::HexEncode.bit()
+    | Transform::HexDecode.bit()
+    | Transform::Base64Decode.bit()
+    | Transform::Base64DecodeExt.bit()
+    | Transform::Base64Encode.bit()
+    | Transform::Length.bit()
+    | Transform::Sha1.bit()
+    | Transform::UrlEncode.bit();
 
 /// Byte classes for [`changes`]: what a byte is, and (`AFTER_*`) which pair it ends.
 mod class {
@@ -334,14 +345,7 @@ mod class {
 pub fn changes(v: &[u8]) -> ChangeSet {
     use class::*;
     use Transform::*;
-    let mut out: ChangeSet = HexEncode.bit()
-        | HexDecode.bit()
-        | Base64Decode.bit()
-        | Base64DecodeExt.bit()
-        | Base64Encode.bit()
-        | Length.bit()
-        | Sha1.bit()
-        | UrlEncode.bit();
+    let mut out: ChangeSet = ALWAYS_CHANGE;
     let (mut seen, mut started) = (0u32, 0u32);
     for &c in v {
         let (k, starts) = TABLE[usize::from(c)];
