@@ -4,111 +4,69 @@
 use base64::Engine as _;
 use sha1::Digest;
 
-/// A transformation step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transform {
-    /// `t:lowercase`
-    Lowercase,
-    /// `t:uppercase`
-    Uppercase,
-    /// `t:urlDecode`
-    UrlDecode,
-    /// `t:urlDecodeUni`
-    UrlDecodeUni,
-    /// `t:htmlEntityDecode`
-    HtmlEntityDecode,
-    /// `t:jsDecode`
-    JsDecode,
-    /// `t:cssDecode`
-    CssDecode,
-    /// `t:cmdLine`
-    CmdLine,
-    /// `t:compressWhitespace`
-    CompressWhitespace,
-    /// `t:removeWhitespace`
-    RemoveWhitespace,
-    /// `t:removeNulls`
-    RemoveNulls,
-    /// `t:replaceNulls`
-    ReplaceNulls,
-    /// `t:replaceComments`
-    ReplaceComments,
-    /// `t:removeCommentsChar`
-    RemoveCommentsChar,
-    /// `t:removeComments`
-    RemoveComments,
-    /// `t:escapeSeqDecode`
-    EscapeSeqDecode,
-    /// `t:hexEncode`
-    HexEncode,
-    /// `t:hexDecode`
-    HexDecode,
-    /// `t:base64Decode`
-    Base64Decode,
-    /// `t:base64DecodeExt`
-    Base64DecodeExt,
-    /// `t:base64Encode`
-    Base64Encode,
-    /// `t:length`
-    Length,
-    /// `t:sha1`
-    Sha1,
-    /// `t:normalizePath`
-    NormalizePath,
-    /// `t:normalizePathWin`
-    NormalizePathWin,
-    /// `t:utf8toUnicode`
-    Utf8ToUnicode,
-    /// `t:trim`
-    Trim,
-    /// `t:trimLeft`
-    TrimLeft,
-    /// `t:trimRight`
-    TrimRight,
-    /// `t:urlEncode`
-    UrlEncode,
+/// Declares [`Transform`], [`Transform::ALL`] and [`Transform::from_name`] from one table of
+/// variants and SecLang names (matched without regard to case), so they cannot disagree.
+macro_rules! transforms {
+    ($($variant:ident => $name:literal $(| $alias:literal)*,)*) => {
+        /// A transformation step.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Transform {
+            $(#[doc = concat!("`t:", $name, "`")] $variant,)*
+        }
+
+        impl Transform {
+            /// Every transformation, in declaration order (bit `t as u32` of a [`ChangeSet`]).
+            pub const ALL: &'static [Transform] = &[$(Transform::$variant,)*];
+
+            /// Looks a transformation up by its SecLang name (case-insensitive).
+            /// `none` is handled by the caller.
+            pub fn from_name(name: &str) -> Option<Transform> {
+                $(if name.eq_ignore_ascii_case($name) $(|| name.eq_ignore_ascii_case($alias))* {
+                    return Some(Transform::$variant);
+                })*
+                None
+            }
+        }
+    };
 }
 
-impl Transform {
-    /// Looks a transformation up by its SecLang name (case-insensitive).
-    /// `none` is handled by the caller.
-    pub fn from_name(name: &str) -> Option<Transform> {
-        use Transform::*;
-        Some(match name.to_ascii_lowercase().as_str() {
-            "lowercase" => Lowercase,
-            "uppercase" => Uppercase,
-            "urldecode" => UrlDecode,
-            "urldecodeuni" => UrlDecodeUni,
-            "htmlentitydecode" => HtmlEntityDecode,
-            "jsdecode" => JsDecode,
-            "cssdecode" => CssDecode,
-            "cmdline" => CmdLine,
-            "compresswhitespace" => CompressWhitespace,
-            "removewhitespace" => RemoveWhitespace,
-            "removenulls" => RemoveNulls,
-            "replacenulls" => ReplaceNulls,
-            "replacecomments" => ReplaceComments,
-            "removecommentschar" => RemoveCommentsChar,
-            "removecomments" => RemoveComments,
-            "escapeseqdecode" => EscapeSeqDecode,
-            "hexencode" => HexEncode,
-            "hexdecode" => HexDecode,
-            "base64decode" => Base64Decode,
-            "base64decodeext" => Base64DecodeExt,
-            "base64encode" => Base64Encode,
-            "length" => Length,
-            "sha1" => Sha1,
-            "normalizepath" | "normalisepath" => NormalizePath,
-            "normalizepathwin" | "normalisepathwin" => NormalizePathWin,
-            "utf8tounicode" => Utf8ToUnicode,
-            "trim" => Trim,
-            "trimleft" => TrimLeft,
-            "trimright" => TrimRight,
-            "urlencode" => UrlEncode,
-            _ => return None,
-        })
-    }
+transforms! {
+    Lowercase => "lowercase",
+    Uppercase => "uppercase",
+    UrlDecode => "urlDecode",
+    UrlDecodeUni => "urlDecodeUni",
+    HtmlEntityDecode => "htmlEntityDecode",
+    JsDecode => "jsDecode",
+    CssDecode => "cssDecode",
+    CmdLine => "cmdLine",
+    CompressWhitespace => "compressWhitespace",
+    RemoveWhitespace => "removeWhitespace",
+    RemoveNulls => "removeNulls",
+    ReplaceNulls => "replaceNulls",
+    ReplaceComments => "replaceComments",
+    RemoveCommentsChar => "removeCommentsChar",
+    RemoveComments => "removeComments",
+    EscapeSeqDecode => "escapeSeqDecode",
+    HexEncode => "hexEncode",
+    HexDecode => "hexDecode",
+    Base64Decode => "base64Decode",
+    Base64DecodeExt => "base64DecodeExt",
+    Base64Encode => "base64Encode",
+    Length => "length",
+    Sha1 => "sha1",
+    NormalizePath => "normalizePath" | "normalisePath",
+    NormalizePathWin => "normalizePathWin" | "normalisePathWin",
+    Utf8ToUnicode => "utf8toUnicode",
+    Trim => "trim",
+    TrimLeft => "trimLeft",
+    TrimRight => "trimRight",
+    UrlEncode => "urlEncode",
+}
 
+// Every transformation has a bit in a `ChangeSet`.
+const _: () = assert!(Transform::ALL.len() <= ChangeSet::BITS as usize);
+
+impl Transform {
     /// Applies the transformation, or returns `None` when the output would equal
     /// the input (checked with a cheap scan, so unchanged values are not copied).
     pub fn apply_changed(self, v: &[u8]) -> Option<Vec<u8>> {
@@ -194,45 +152,6 @@ impl Transform {
             UrlEncode => url_encode(v),
         }
     }
-}
-
-impl Transform {
-    /// Every transformation, in declaration order (bit `t as u32` of a [`ChangeSet`]).
-    pub const ALL: [Transform; 30] = {
-        use Transform::*;
-        [
-            Lowercase,
-            Uppercase,
-            UrlDecode,
-            UrlDecodeUni,
-            HtmlEntityDecode,
-            JsDecode,
-            CssDecode,
-            CmdLine,
-            CompressWhitespace,
-            RemoveWhitespace,
-            RemoveNulls,
-            ReplaceNulls,
-            ReplaceComments,
-            RemoveCommentsChar,
-            RemoveComments,
-            EscapeSeqDecode,
-            HexEncode,
-            HexDecode,
-            Base64Decode,
-            Base64DecodeExt,
-            Base64Encode,
-            Length,
-            Sha1,
-            NormalizePath,
-            NormalizePathWin,
-            Utf8ToUnicode,
-            Trim,
-            TrimLeft,
-            TrimRight,
-            UrlEncode,
-        ]
-    };
 
     /// This transformation's bit in a [`ChangeSet`].
     pub const fn bit(self) -> ChangeSet {
@@ -939,7 +858,7 @@ mod tests {
             let len = (next() % 12) as usize;
             let v: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
             let set = super::changes(&v);
-            for tr in super::Transform::ALL {
+            for &tr in super::Transform::ALL {
                 if set & tr.bit() == 0 {
                     assert_eq!(tr.apply(&v), v, "{tr:?} changed {v:?} but changes() said it would not");
                 }
