@@ -404,7 +404,7 @@ impl Loader {
                 let groupable = l.targets.targets.iter().all(groupable);
                 // A `multiMatch` link uses its literals only through its gate, which stays open
                 // when a step of its chain changes every value (`t:base64Decode`; see
-                // `unions`): then it needs neither.
+                // `Gate::every_step`): then it needs neither.
                 let multi_gate_open = l.actions.multi_match && (!groupable || chains.scan_steps(l.chain_id) & ALWAYS_CHANGE != 0);
                 if l.is_action || multi_gate_open {
                     return;
@@ -414,8 +414,8 @@ impl Loader {
                     l.pf_bit = Some(bit);
                     if groupable {
                         let targets = unions.target_set(&l.targets);
-                        let group = unions.group(targets, l.chain_id, l.actions.multi_match);
-                        l.gate = Some(Gate { group, targets, bit, chain_id: l.chain_id });
+                        let group = unions.group(targets, l.chain_id);
+                        l.gate = Some(Gate { group, targets, bit, chain_id: l.chain_id, every_step: l.actions.multi_match });
                     }
                 }
             });

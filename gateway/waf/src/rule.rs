@@ -55,9 +55,9 @@ pub struct Rule {
 /// first visit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gate {
-    /// Prefilter group: links with the same targets, exclusions and chain (and `multiMatch`,
-    /// see [`crate::unions`]) share one union of their values' prefilter scans per phase, so
-    /// a link whose literals occur in none of the values is skipped without visiting them.
+    /// Prefilter group: links with the same targets, exclusions and chain share one union of
+    /// their values' prefilter scans per phase, so a link whose literals occur in none of the
+    /// values is skipped without visiting them.
     pub group: u32,
     /// The group's targets and exclusions without the chain (shared by the groups that differ
     /// only in their chain): the union of the raw values' scans decides for every such group
@@ -67,6 +67,11 @@ pub struct Gate {
     pub bit: u32,
     /// [`Rule::chain_id`].
     pub chain_id: u32,
+    /// A `multiMatch` link: its operator also sees the raw value and each intermediate one, so
+    /// the group's union (after the whole chain) cannot rule it out. Only the raw values' union
+    /// can, when the chain leaves every value as it is; otherwise the gate is open (scanning
+    /// every intermediate value costs more than such a link: measured in session 19).
+    pub every_step: bool,
 }
 
 impl Rule {

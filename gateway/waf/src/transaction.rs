@@ -971,8 +971,11 @@ impl Transaction {
     fn gate_open(&self, g: Gate, rule: &Rule) -> bool {
         let inner = &self.engine.inner;
         let Some(pf) = inner.prefilter.as_ref() else { return true };
-        if let Some(u) = self.tcache.borrow().group(g.group, pf) {
-            return bit_set(u, g.bit);
+        // A `multiMatch` link is never decided by its group's union (see `Gate::every_step`).
+        if !g.every_step {
+            if let Some(u) = self.tcache.borrow().group(g.group, pf) {
+                return bit_set(u, g.bit);
+            }
         }
         // Usually the chain leaves every value as it is, as far as the scan can tell: then the
         // union of the raw values' scans decides, shared by every chain over the same targets
@@ -987,10 +990,7 @@ impl Transaction {
                 return cache.group(t, pf).is_none_or(|u| bit_set(u, g.bit));
             }
         }
-        // A `multiMatch` link's operator also sees each intermediate value. Scanning all of them
-        // costs more than the link itself (measured), so its group is never filled and the gate
-        // stays open.
-        if inner.unions.every_step(g.group) {
+        if g.every_step {
             return true;
         }
         self.fill_union(&rule.targets.targets, &rule.targets.exclusions, g.group, pf, |cache: &mut TCache, raw: &[u8]| {

@@ -2,11 +2,8 @@
 //! atoms the unions of raw values are built from.
 //!
 //! Three kinds of union share the memo's group table, in this order:
-//! * chain groups ([`crate::rule::Gate::group`]): a target set's values after a chain. The
-//!   groups of `multiMatch` links, whose operator also sees the raw value and each
-//!   intermediate one, are kept apart ([`UnionPlan::every_step`]) and never filled: their gate
-//!   is decided by the raw values' union when the chain leaves every value as it is, and is
-//!   open otherwise;
+//! * chain groups ([`crate::rule::Gate::group`]): a target set's values after a chain (never
+//!   filled for `multiMatch` links, see [`crate::rule::Gate::every_step`]);
 //! * target sets ([`crate::rule::Gate::targets`]): the raw values of a target list with
 //!   its exclusions;
 //! * atoms: the raw values of one target that selects many values (a whole collection, or
@@ -42,8 +39,6 @@ pub struct SetPlan {
 #[derive(Debug, Default)]
 pub struct UnionPlan {
     groups: u32,
-    /// Per chain group: whether it belongs to `multiMatch` links (see the module documentation).
-    every_step: Vec<bool>,
     sets: Vec<SetPlan>,
     atoms: Vec<Atom>,
 }
@@ -52,12 +47,6 @@ impl UnionPlan {
     /// Number of chain groups.
     pub fn groups(&self) -> usize {
         self.groups as usize
-    }
-
-    /// Whether chain group `g` is one of `multiMatch` links, whose operator sees the value after
-    /// every prefix of the chain, not only after the whole chain.
-    pub fn every_step(&self, g: u32) -> bool {
-        self.every_step.get(g as usize).copied().unwrap_or(false)
     }
 
     /// The union index of target set `ts`.
@@ -82,7 +71,7 @@ impl UnionPlan {
 pub struct UnionPlanBuilder {
     sets: HashMap<String, u32>,
     atoms: HashMap<String, u32>,
-    groups: HashMap<(u32, u32, bool), u32>,
+    groups: HashMap<(u32, u32), u32>,
     plan: UnionPlan,
 }
 
@@ -122,15 +111,10 @@ impl UnionPlanBuilder {
         a
     }
 
-    /// The chain group of target set `ts` under chain node `chain`, for `multiMatch` links
-    /// when `every_step` (see [`UnionPlan::every_step`]).
-    pub fn group(&mut self, ts: u32, chain: u32, every_step: bool) -> u32 {
+    /// The chain group of target set `ts` under chain node `chain`.
+    pub fn group(&mut self, ts: u32, chain: u32) -> u32 {
         let n = self.groups.len() as u32;
-        let g = *self.groups.entry((ts, chain, every_step)).or_insert(n);
-        if g == n {
-            self.plan.every_step.push(every_step);
-        }
-        g
+        *self.groups.entry((ts, chain)).or_insert(n)
     }
 
     /// The finished plan.
@@ -164,18 +148,16 @@ mod tests {
         let c = Targets { targets: vec![target(Var::ArgsNames), target(Var::RequestCookies)], exclusions: vec![excl(Var::RequestCookies)] };
         let (ta, tc) = (b.target_set(&a), b.target_set(&c));
         assert_eq!(b.target_set(&a), ta);
-        assert_eq!((b.group(ta, 0, false), b.group(tc, 0, false), b.group(ta, 0, false)), (0, 1, 0));
-        assert_eq!((b.group(ta, 0, true), b.group(ta, 0, true)), (2, 2));
+        assert_eq!((b.group(ta, 0), b.group(tc, 0), b.group(ta, 0)), (0, 1, 0));
         let plan = b.build();
-        assert_eq!((plan.groups(), plan.set_union(tc)), (3, 4));
-        assert_eq!((0..4).map(|g| plan.every_step(g)).collect::<Vec<_>>(), [false, false, true, false]);
+        assert_eq!((plan.groups(), plan.set_union(tc)), (2, 3));
         let atoms = |ts| {
             let set = plan.set(ts).unwrap();
             set.atoms.iter().map(|&u| plan.atom(u).map(|at| (u, at.target.var, at.exclusions.len()))).collect::<Option<Vec<_>>>().unwrap()
         };
-        // Unions: 3 groups, 2 sets, then atoms ARGS (5), ARGS_NAMES (6), REQUEST_COOKIES (7).
-        assert_eq!(atoms(ta), vec![(5, Var::Args, 0), (6, Var::ArgsNames, 0)]);
-        assert_eq!(atoms(tc), vec![(6, Var::ArgsNames, 0), (7, Var::RequestCookies, 1)]);
+        // Unions: 2 groups, 2 sets, then atoms ARGS (4), ARGS_NAMES (5), REQUEST_COOKIES (6).
+        assert_eq!(atoms(ta), vec![(4, Var::Args, 0), (5, Var::ArgsNames, 0)]);
+        assert_eq!(atoms(tc), vec![(5, Var::ArgsNames, 0), (6, Var::RequestCookies, 1)]);
     }
 
     #[test]

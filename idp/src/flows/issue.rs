@@ -8,8 +8,10 @@ use crate::error::IdpError;
 use crate::http::{Ctx, IdpResponse};
 use crate::store::grants::RefreshGrant;
 use crate::tokens::{self, AccessClaims, IdTokenClaims};
+use crate::users::User;
 
-/// What the tokens are about.
+/// What the tokens are about: the login that an authorization code or a refresh token carries
+/// on, and the scope granted now.
 pub struct Subject<'a> {
     pub user_id: &'a str,
     pub scope: &'a [String],
@@ -19,11 +21,8 @@ pub struct Subject<'a> {
     pub sid: &'a str,
     pub nonce: Option<&'a str>,
     pub family_id: &'a str,
-    pub roles: Option<Vec<String>>,
     /// Claims requested one by one (the `claims` parameter).
     pub claims: &'a ClaimsRequest,
-    /// Values of the claims requested for the ID token.
-    pub id_token_claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Issued tokens.
@@ -88,11 +87,12 @@ pub async fn access_token(
     tokens::sign(&ctx.keys, client.id_token_alg, "at+jwt", &claims)
 }
 
-/// Issue access token, ID token (if `openid` in scope) and refresh token (if allowed).
-pub async fn for_user(ctx: &Ctx, client: &Client, s: &Subject<'_>, with_refresh: bool) -> Result<Issued, IdpError> {
+/// Issue `user`'s access token, ID token (if `openid` in scope) and refresh token (if the
+/// client may use them).
+pub async fn for_user(ctx: &Ctx, client: &Client, user: &User, s: &Subject<'_>) -> Result<Issued, IdpError> {
     let now = crate::now();
     let scope = s.scope.join(" ");
-    let roles = if s.scope.iter().any(|x| x == "roles") { s.roles.clone() } else { None };
+    let roles = s.scope.iter().any(|x| x == "roles").then(|| user.roles.clone());
     let at = access_token(
         ctx,
         client,
@@ -118,13 +118,13 @@ pub async fn for_user(ctx: &Ctx, client: &Client, s: &Subject<'_>, with_refresh:
             sid: s.sid.to_string(),
             at_hash: Some(tokens::at_hash(&at, client.id_token_alg)),
             azp: client.id.clone(),
-            extra: s.id_token_claims.clone(),
+            extra: super::userinfo::requested_claims(user, &s.claims.id_token, client, Some(s.acr)),
         };
         Some(tokens::sign(&ctx.keys, client.id_token_alg, "JWT", &c)?)
     } else {
         None
     };
-    let refresh_token = if with_refresh && client.allows_grant("refresh_token") {
+    let refresh_token = if client.allows_grant("refresh_token") {
         let rt = random_token();
         let g = RefreshGrant {
             family_id: s.family_id.to_string(),

@@ -2,7 +2,6 @@
 //! and family revocation on reuse, `client_credentials`), token introspection (RFC 7662) and
 //! revocation (RFC 7009). Errors are JSON exactly as RFC 6749 §5.2.
 
-use super::claims::ClaimsRequest;
 use super::issue::{self, Subject};
 use super::{body_params, client_auth, split_scope, Params};
 use crate::audit::{self, AuditEvent};
@@ -98,8 +97,9 @@ async fn authorization_code(ctx: &Ctx, client: &Client, p: &Params, ip: &str) ->
     let Some(user) = user.filter(|u| !u.locked) else { return Err(OAuthError::invalid_grant("account unavailable")) };
     ctx.store.create_family(&g.family_id, &client.id, Some(&g.user_id), Some(&g.sid), &g.claims, now).await?;
     let scope = split_scope(&g.scope);
-    let login = Login {
+    let s = Subject {
         user_id: &g.user_id,
+        scope: &scope,
         sid: &g.sid,
         auth_time: g.auth_time,
         acr: &g.acr,
@@ -108,7 +108,7 @@ async fn authorization_code(ctx: &Ctx, client: &Client, p: &Params, ip: &str) ->
         claims: &g.claims,
         nonce: g.nonce.as_deref(),
     };
-    issue_to_user(ctx, client, &user, &login, &scope, "authorization_code", ip).await
+    issue_to_user(ctx, client, &user, &s, "authorization_code", ip).await
 }
 
 async fn refresh(ctx: &Ctx, client: &Client, p: &Params, ip: &str) -> Result<IdpResponse, OAuthError> {
@@ -149,8 +149,9 @@ async fn refresh(ctx: &Ctx, client: &Client, p: &Params, ip: &str) -> Result<Idp
         ctx.store.revoke_family(&g.family_id, now).await?;
         return Err(OAuthError::invalid_grant("account unavailable"));
     };
-    let login = Login {
+    let s = Subject {
         user_id: &g.user_id,
+        scope: &scope,
         sid: &g.sid,
         auth_time: g.auth_time,
         acr: &g.acr,
@@ -159,56 +160,22 @@ async fn refresh(ctx: &Ctx, client: &Client, p: &Params, ip: &str) -> Result<Idp
         claims: &g.claims,
         nonce: None,
     };
-    issue_to_user(ctx, client, &user, &login, &scope, "refresh_token", ip).await
+    issue_to_user(ctx, client, &user, &s, "refresh_token", ip).await
 }
 
-/// The login that an authorization code or a refresh token carries on to new tokens.
-struct Login<'a> {
-    user_id: &'a str,
-    sid: &'a str,
-    auth_time: i64,
-    acr: &'a str,
-    amr: &'a [String],
-    family_id: &'a str,
-    claims: &'a ClaimsRequest,
-    /// The authorization request's nonce, for the ID token of the code's first tokens only.
-    nonce: Option<&'a str>,
-}
-
-/// Issues `user`'s tokens for `login` (the two grants that continue a citizen's login), records
-/// the issue in the audit log as `grant` and answers with the token response.
-async fn issue_to_user(
-    ctx: &Ctx,
-    client: &Client,
-    user: &User,
-    login: &Login<'_>,
-    scope: &[String],
-    grant: &str,
-    ip: &str,
-) -> Result<IdpResponse, OAuthError> {
-    let s = Subject {
-        user_id: login.user_id,
-        scope,
-        auth_time: login.auth_time,
-        acr: login.acr,
-        amr: login.amr,
-        sid: login.sid,
-        nonce: login.nonce,
-        family_id: login.family_id,
-        roles: Some(user.roles.clone()),
-        claims: login.claims,
-        id_token_claims: super::userinfo::requested_claims(user, &login.claims.id_token, client, Some(login.acr)),
-    };
-    let issued = issue::for_user(ctx, client, &s, true).await?;
+/// Issues `user`'s tokens for `s` (the two grants that continue a citizen's login), records the
+/// issue in the audit log as `grant` and answers with the token response.
+async fn issue_to_user(ctx: &Ctx, client: &Client, user: &User, s: &Subject<'_>, grant: &str, ip: &str) -> Result<IdpResponse, OAuthError> {
+    let issued = issue::for_user(ctx, client, user, s).await?;
     audit::record(
         &ctx.store,
         AuditEvent {
             event: "token_issue",
             outcome: "success",
-            subject: Some(login.user_id),
+            subject: Some(s.user_id),
             client_id: Some(&client.id),
             ip: Some(ip),
-            detail: serde_json::json!({"grant": grant, "family": login.family_id}),
+            detail: serde_json::json!({"grant": grant, "family": s.family_id}),
             ..Default::default()
         },
     )
